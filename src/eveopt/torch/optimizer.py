@@ -1,0 +1,648 @@
+r"""Eve for PyTorch: PyTorch's own Adam kernels driven by the loss feedback of ``eveopt.feedback``.
+
+Hayashi, Koushik, Neubig, "Eve: A Gradient Based Optimization Method with Locally and Globally
+Adaptive Learning Rates", https://arxiv.org/abs/1611.01505.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from collections.abc import Callable
+from typing import Any, ClassVar, SupportsFloat, TypeAlias
+
+import torch
+from torch import Tensor
+from torch.optim.adam import adam as adam_kernel
+from torch.optim.optimizer import (
+    Optimizer,
+    ParamsT,
+    _device_dtype_check_for_fused,
+    _use_grad_for_differentiable,
+)
+
+from eveopt.feedback import (
+    FINAL_DEFAULTS,
+    FIRST_DEFAULTS,
+    FeedbackState,
+    FeedbackUpdate,
+    LossEvent,
+    final_update,
+    first_update,
+    validate_final_hyperparameters,
+    validate_first_hyperparameters,
+)
+from eveopt.warnings import EveWarning
+
+__all__ = ["Eve", "Eve2016", "LossLike"]
+
+LossLike: TypeAlias = "Tensor | SupportsFloat | None"
+"""What ``step`` accepts as the loss: a Python or NumPy scalar, or a one-element tensor."""
+
+# The feedback's state, kept in every param group (identical in all; group 0 is read).
+_STATE_KEYS = ("d_tilde", "prev_loss", "feedback_steps")
+
+
+class _LossFeedbackAdam(Optimizer):
+    """Adam's update with lr divided by a global coefficient computed from the loss.
+
+    Subclasses define the feedback rule (``_feedback``), its hyperparameters
+    (``_feedback_keys``) and how the coefficient enters Adam (``_adam_lr_and_eps``).
+    """
+
+    _feedback_keys: ClassVar[tuple[str, ...]]
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float | Tensor,
+        betas: tuple[float, float],
+        eps: float,
+        weight_decay: float,
+        amsgrad: bool,
+        *,
+        feedback_hyperparameters: dict[str, Any],
+        decoupled_weight_decay: bool,
+        maximize: bool,
+        foreach: bool | None,
+        fused: bool | None,
+        capturable: bool,
+        differentiable: bool,
+        require_loss: bool,
+    ) -> None:
+        _validate_adam_arguments(lr, betas, eps, weight_decay)
+        if fused and foreach:
+            raise ValueError("fused=True and foreach=True cannot be used together; pick one.")
+        if fused and differentiable:
+            raise ValueError("fused=True does not support differentiable=True; pick one.")
+        defaults: dict[str, Any] = {
+            "lr": lr,
+            "betas": (float(betas[0]), float(betas[1])),
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "amsgrad": amsgrad,
+            **feedback_hyperparameters,
+            "decoupled_weight_decay": decoupled_weight_decay,
+            "maximize": maximize,
+            "foreach": foreach,
+            "fused": fused,
+            "capturable": capturable,
+            "differentiable": differentiable,
+            "require_loss": require_loss,
+        }
+        self._warned: set[LossEvent] = set()
+        super().__init__(params, defaults)
+        if fused:
+            # GradScaler then hands grad_scale/found_inf to the fused kernel instead of unscaling.
+            self._step_supports_amp_scaling = True
+
+    # ----------------------------------------------------------------------------- subclass hooks
+
+    def _feedback(self, state: FeedbackState, loss: float | None) -> FeedbackUpdate:
+        raise NotImplementedError
+
+    def _adam_lr_and_eps(self, lr: float | Tensor, eps: float, d_tilde: float) -> tuple[Any, float]:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------------------- public state
+
+    @property
+    def d(self) -> float:
+        """The current coefficient ``d_tilde`` (1.0 before the feedback has seen two losses)."""
+        return float(self.param_groups[0]["d_tilde"])
+
+    @property
+    def effective_lr(self) -> list[float]:
+        """Each param group's learning rate as applied: ``group["lr"] / d_tilde``."""
+        d_tilde = self.d
+        return [float(group["lr"]) / d_tilde for group in self.param_groups]
+
+    def feedback_state(self) -> FeedbackState:
+        """The feedback's state: ``d_tilde``, the previous (or smoothed) loss, losses used."""
+        group = self.param_groups[0]
+        return FeedbackState(
+            float(group["d_tilde"]),
+            None if group["prev_loss"] is None else float(group["prev_loss"]),
+            int(group["feedback_steps"]),
+        )
+
+    # ------------------------------------------------------------------------- Optimizer overrides
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group; it shares the optimizer-wide feedback and its current ``d_tilde``.
+
+        The feedback hyperparameters, ``maximize`` and ``require_loss`` are optimizer-wide (one
+        ``d_tilde`` measures the whole objective), so a group may not set them differently.
+        """
+        reference = self.param_groups[0] if self.param_groups else self.defaults
+        for key in (*self._feedback_keys, "maximize", "require_loss"):
+            if key in param_group and param_group[key] != reference[key]:
+                raise ValueError(
+                    f"{key}={param_group[key]!r} in a param group: {key} is optimizer-wide in "
+                    f"Eve (one d_tilde for the whole objective); set it in the constructor "
+                    f"(now {reference[key]!r}) and not per group."
+                )
+        for key in _STATE_KEYS:
+            if key in param_group:
+                raise ValueError(
+                    f"{key!r} is Eve's internal state; do not set it in a param group."
+                )
+        super().add_param_group(param_group)
+        current = self.feedback_state() if len(self.param_groups) > 1 else FeedbackState()
+        _write_state(self.param_groups[-1], current)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Fill keys missing from older state dicts (or from a ``torch.optim.Adam`` one)."""
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for key in ("amsgrad", "maximize", "capturable", "differentiable"):
+                group.setdefault(key, False)
+            group.setdefault("foreach", None)
+            group.setdefault("fused", None)
+            group.setdefault("decoupled_weight_decay", False)
+            group.setdefault("require_loss", False)
+            for key, value in self._default_feedback_hyperparameters().items():
+                group.setdefault(key, value)
+            for key, value in zip(_STATE_KEYS, FeedbackState(), strict=True):
+                group.setdefault(key, value)
+
+    def _default_feedback_hyperparameters(self) -> dict[str, Any]:
+        return {key: self.defaults[key] for key in self._feedback_keys}
+
+    # ------------------------------------------------------------------------------------- step
+
+    @_use_grad_for_differentiable
+    def step(
+        self,
+        closure: Callable[[], Any] | None = None,
+        *,
+        loss: LossLike = None,
+    ) -> Any:
+        """Perform one Eve step and return the loss as given (or the closure's return value).
+
+        Args:
+            closure: re-evaluates the model and returns the loss; called exactly once, with
+                grad enabled. Do not combine with ``loss``.
+            loss: this step's loss, computed on the same parameters and mini-batch as the
+                gradients: a 0-dim or one-element tensor (on any device), or a Python or NumPy
+                scalar. Python floats are used at full double precision.
+
+        Raises:
+            ValueError: when both ``closure`` and ``loss`` are given, when the loss is not a
+                scalar, or (with ``require_loss=True``) when there is no loss. Nothing changes then.
+        """
+        if closure is not None and loss is not None:
+            raise ValueError(
+                "Eve.step got both a closure and loss=; pass the loss one way: "
+                "opt.step(closure) or opt.step(loss=loss)."
+            )
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        loss_value = _loss_to_float(loss)
+        if loss_value is None and self.defaults["require_loss"]:
+            raise ValueError(
+                "Eve.step got no loss and require_loss=True; pass it: opt.step(loss=loss) "
+                "or opt.step(closure)."
+            )
+        objective = loss_value
+        if objective is not None and self.param_groups[0]["maximize"]:
+            objective = -objective  # maximising f is minimising -f, whose bound is -f_star
+
+        previous = self.feedback_state()
+        update = (
+            FeedbackUpdate(previous, None)
+            if self._gradients_overflowed()
+            else self._feedback(previous, objective)
+        )
+        d_tilde = update.state.d_tilde
+        for group in self.param_groups:
+            self._adam_step(group, d_tilde)
+        for group in self.param_groups:
+            _write_state(group, update.state)
+        if update.event is not None:
+            self._warn_once(update.event, loss_value, update.state)
+        return loss
+
+    def _gradients_overflowed(self) -> bool:
+        """True when GradScaler (fused path) found inf/NaN gradients: the kernel skips the step."""
+        found_inf = getattr(self, "found_inf", None)
+        return found_inf is not None and bool(found_inf.item() != 0)
+
+    def _adam_step(self, group: dict[str, Any], d_tilde: float) -> None:
+        params: list[Tensor] = []
+        grads: list[Tensor] = []
+        exp_avgs: list[Tensor] = []
+        exp_avg_sqs: list[Tensor] = []
+        max_exp_avg_sqs: list[Tensor] = []
+        state_steps: list[Tensor] = []
+        has_complex = self._init_group(
+            group, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps
+        )
+        lr, eps = self._adam_lr_and_eps(group["lr"], group["eps"], d_tilde)
+        beta1, beta2 = group["betas"]
+        adam_kernel(
+            params,
+            grads,
+            exp_avgs,
+            exp_avg_sqs,
+            max_exp_avg_sqs,
+            state_steps,
+            amsgrad=group["amsgrad"],
+            has_complex=has_complex,
+            beta1=beta1,
+            beta2=beta2,
+            lr=lr,
+            weight_decay=group["weight_decay"],
+            eps=eps,
+            maximize=group["maximize"],
+            foreach=group["foreach"],
+            capturable=group["capturable"],
+            differentiable=group["differentiable"],
+            fused=group["fused"],
+            grad_scale=getattr(self, "grad_scale", None),
+            found_inf=getattr(self, "found_inf", None),
+            decoupled_weight_decay=group["decoupled_weight_decay"],
+        )
+
+    def _init_group(
+        self,
+        group: dict[str, Any],
+        params: list[Tensor],
+        grads: list[Tensor],
+        exp_avgs: list[Tensor],
+        exp_avg_sqs: list[Tensor],
+        max_exp_avg_sqs: list[Tensor],
+        state_steps: list[Tensor],
+    ) -> bool:
+        """Collect the parameters with a gradient and their Adam state (created lazily).
+
+        The state is exactly ``torch.optim.Adam``'s (``step``, ``exp_avg``, ``exp_avg_sq``,
+        ``max_exp_avg_sq``), with the same dtypes and devices, so Adam checkpoints interoperate.
+        """
+        has_complex = False
+        on_device_step = group["capturable"] or group["fused"]
+        for param in group["params"]:
+            if param.grad is None:
+                continue
+            if param.grad.is_sparse:
+                raise RuntimeError(
+                    "Eve does not support sparse gradients (neither does Adam); "
+                    "use dense gradients, or torch.optim.SparseAdam for sparse embeddings."
+                )
+            has_complex |= torch.is_complex(param)
+            params.append(param)
+            grads.append(param.grad)
+            state = self.state[param]
+            if len(state) == 0:
+                if group["fused"]:
+                    _device_dtype_check_for_fused(param)
+                state["step"] = (
+                    torch.zeros((), dtype=_step_dtype(group["fused"]), device=param.device)
+                    if on_device_step
+                    else torch.tensor(0.0, dtype=_step_dtype(False))
+                )
+                state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+                state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+                if group["amsgrad"]:
+                    state["max_exp_avg_sq"] = torch.zeros_like(
+                        param, memory_format=torch.preserve_format
+                    )
+            exp_avgs.append(state["exp_avg"])
+            exp_avg_sqs.append(state["exp_avg_sq"])
+            if group["amsgrad"]:
+                max_exp_avg_sqs.append(state["max_exp_avg_sq"])
+            state_steps.append(state["step"])
+        return has_complex
+
+    def _warn_once(self, event: LossEvent, loss: float | None, state: FeedbackState) -> None:
+        if event in self._warned:
+            return
+        self._warned.add(event)
+        name = type(self).__name__
+        group = self.param_groups[0]
+        f_star = group.get("f_star")
+        maximize = group["maximize"]
+        bound_word, bound_kind = (
+            ("above", "an upper bound") if maximize else ("below", "a lower bound")
+        )
+        messages = {
+            LossEvent.MISSING: (
+                f"{name}.step() got no loss, so d_tilde was not updated (it stays "
+                f"{state.d_tilde:.6g}); parameters were still updated. Eve needs the loss every "
+                "step: opt.step(loss=loss) or opt.step(closure). Pass require_loss=True to make "
+                "this an error. Reported once per optimizer."
+            ),
+            LossEvent.NON_FINITE: (
+                f"{name}.step() got a non-finite loss ({loss}); the feedback skipped this step "
+                f"and d_tilde kept its value {state.d_tilde:.6g}. Reported once per optimizer."
+            ),
+            LossEvent.NON_POSITIVE: (
+                f"{name}.step() got a loss <= 0 ({loss}); the first version of Eve needs "
+                "positive losses, so the feedback skipped this step. Reported once per optimizer."
+            ),
+            LossEvent.BELOW_F_STAR: (
+                f"{name}.step() got loss {loss} {bound_word} f_star={f_star}, so f_star is not "
+                f"{bound_kind} of this objective; set f_star to its true {bound_kind.split()[-1]} "
+                "(0.0 for cross-entropy). Continuing with the distance |min(f_t, f_{t-1}) - "
+                "f_star|. Reported once per optimizer."
+            ),
+        }
+        warnings.warn(messages[event], EveWarning, stacklevel=5)
+
+
+class Eve(_LossFeedbackAdam):
+    r"""Eve (final version): Adam whose learning rate is divided by a loss-driven coefficient.
+
+    **Pass the loss to every step**: ``opt.step(loss=loss)`` or ``opt.step(closure)``.
+
+    .. math::
+        d_t = \frac{|f_t - f_{t-1}|}{|\min(f_t, f_{t-1}) - f^\star|}, \quad
+        \tilde d_t = \beta_3 \tilde d_{t-1} + (1 - \beta_3)\,\mathrm{clip}(d_t, 1/c, c),
+        \quad \tilde d_1 = 1
+
+        \theta_t = \theta_{t-1} - \frac{\alpha_1}{\tilde d_t}
+            \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}
+
+    with :math:`\hat m_t, \hat v_t` Adam's bias-corrected moments (arXiv:1611.01505, Algorithm 1).
+    The per-parameter update is ``torch.optim.adam.adam`` called with ``lr / d_tilde``, so every
+    Adam option works and ``c=1`` is ``torch.optim.Adam`` bit for bit on the same code path.
+
+    Args:
+        params: parameters or param groups, as for ``torch.optim.Adam``.
+        lr: :math:`\alpha_1`, the base learning rate (default 1e-3); schedulers move it and
+            Eve divides it by ``d_tilde`` at each step without ever writing ``group["lr"]``.
+        betas: ``(beta1, beta2)`` as in Adam, or ``(beta1, beta2, beta3)`` (then do not pass
+            ``beta3``).
+        eps: added to :math:`\sqrt{\hat v_t}` (default 1e-8).
+        weight_decay: L2 penalty as in Adam, or decoupled with ``decoupled_weight_decay=True``;
+            the decoupled decay is scaled by the effective lr ``lr / d_tilde``, as AdamW scales
+            it by a scheduled lr.
+        amsgrad: Adam's AMSGrad variant.
+        beta3: smoothing of ``d_tilde`` (default 0.999).
+        c: clip constant: the effective lr stays within ``[lr / c, c * lr]`` (default 10).
+            ``c=1`` gives Adam.
+        f_star: the minimum of the loss (default 0, right for cross-entropy and squared error
+            without a regulariser). With ``maximize=True`` it is the supremum of the objective.
+        decoupled_weight_decay, maximize, foreach, fused, capturable, differentiable: as in
+            ``torch.optim.Adam``. ``maximize`` also negates the loss for the feedback.
+        require_loss: if True, a ``step()`` without a loss raises instead of warning.
+
+    Edge cases (SPEC.md): a zero distance ``min(f_t, f_{t-1}) - f_star`` gives ``d_hat = 1`` if
+    the loss did not change, else ``c``; a loss below ``f_star`` warns once and proceeds; a NaN or
+    infinite loss, or a missing one, skips the feedback for that step (``d_tilde`` and the previous
+    loss are kept, one warning per kind) while the parameters are still updated; the first
+    finite loss only initialises the previous loss. Warnings use :class:`eveopt.EveWarning`.
+
+    State: ``d_tilde``, ``prev_loss`` and ``feedback_steps`` are stored in every param group
+    (equal in all; group 0 is read), so they travel with ``state_dict()`` and load with
+    ``torch.load(..., weights_only=True)``; per-parameter state is exactly Adam's.
+
+    Example:
+        >>> import torch
+        >>> from eveopt import Eve
+        >>> model = torch.nn.Linear(3, 1)
+        >>> opt = Eve(model.parameters(), lr=1e-2)
+        >>> x, y = torch.randn(8, 3), torch.randn(8, 1)
+        >>> for _ in range(3):
+        ...     opt.zero_grad()
+        ...     loss = torch.nn.functional.mse_loss(model(x), y)
+        ...     loss.backward()
+        ...     _ = opt.step(loss=loss)
+        >>> 0.1 <= opt.d <= 10.0
+        True
+    """
+
+    _feedback_keys = ("beta3", "c", "f_star")
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float | Tensor = 1e-3,
+        betas: tuple[float, float] | tuple[float, float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        beta3: float | None = None,
+        c: float = FINAL_DEFAULTS.c,
+        f_star: float = FINAL_DEFAULTS.f_star,
+        decoupled_weight_decay: bool = False,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        require_loss: bool = False,
+    ) -> None:
+        adam_betas, beta3 = _split_betas(betas, beta3, FINAL_DEFAULTS.beta3)
+        validate_final_hyperparameters(beta3, c, f_star)
+        super().__init__(
+            params,
+            lr,
+            adam_betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            feedback_hyperparameters={
+                "beta3": float(beta3),
+                "c": float(c),
+                "f_star": float(f_star),
+            },
+            decoupled_weight_decay=decoupled_weight_decay,
+            maximize=maximize,
+            foreach=foreach,
+            fused=fused,
+            capturable=capturable,
+            differentiable=differentiable,
+            require_loss=require_loss,
+        )
+
+    def _feedback(self, state: FeedbackState, loss: float | None) -> FeedbackUpdate:
+        group = self.param_groups[0]
+        f_star = -group["f_star"] if group["maximize"] else group["f_star"]
+        return final_update(state, loss, beta3=group["beta3"], c=group["c"], f_star=f_star)
+
+    def _adam_lr_and_eps(self, lr: float | Tensor, eps: float, d_tilde: float) -> tuple[Any, float]:
+        return lr / d_tilde, eps
+
+
+class Eve2016(_LossFeedbackAdam):
+    r"""Eve, first version (2016, "Improving Stochastic Gradient Descent with Feedback").
+
+    **Pass the loss to every step**: ``opt.step(loss=loss)`` or ``opt.step(closure)``. The loss
+    must be positive (a loss <= 0 is skipped with a warning).
+
+    .. math::
+        \hat f_t = \mathrm{clip}\!\left(\frac{f_t}{\hat f_{t-1}}, lo, hi\right) \hat f_{t-1},
+        \quad (lo, hi) = \begin{cases} (k+1, K+1) & f_t > \hat f_{t-1} \\
+            (\tfrac{1}{K+1}, \tfrac{1}{k+1}) & \text{otherwise} \end{cases}
+
+        d_t = \beta_3 d_{t-1} + (1-\beta_3)
+            \frac{|\hat f_t - \hat f_{t-1}|}{\min(\hat f_t, \hat f_{t-1})}, \quad
+        \theta_t = \theta_{t-1} - \alpha \frac{\hat m_t}{d_t \sqrt{\hat v_t} + \epsilon}
+
+    (arXiv:1611.01505v1, with the up/down branch as corrected by the authors). ``d_t`` multiplies
+    :math:`\sqrt{\hat v_t}` only, so Adam's kernel is called with ``lr / d_t`` and ``eps / d_t``.
+
+    Args:
+        params, lr, betas, eps, weight_decay, amsgrad, decoupled_weight_decay, foreach, fused,
+        capturable, differentiable, require_loss: as for :class:`Eve`.
+        beta3: smoothing of ``d`` (default 0.999).
+        k, K: the thresholds ``0 <= k <= K`` on the relative change of the smoothed loss
+            (defaults 0.1 and 10).
+
+    ``maximize`` is not offered: this version needs a positive loss to minimise. The feedback's
+    state is stored as in :class:`Eve`, with ``prev_loss`` holding the smoothed loss.
+
+    Example:
+        >>> import torch
+        >>> from eveopt import Eve2016
+        >>> weight = torch.nn.Parameter(torch.ones(2))
+        >>> opt = Eve2016([weight], lr=1e-2)
+        >>> for _ in range(2):
+        ...     opt.zero_grad()
+        ...     loss = (weight**2).sum()
+        ...     loss.backward()
+        ...     _ = opt.step(loss=loss)
+        >>> opt.feedback_state().steps
+        2
+    """
+
+    _feedback_keys = ("beta3", "k", "K")
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float | Tensor = 1e-3,
+        betas: tuple[float, float] | tuple[float, float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        beta3: float | None = None,
+        k: float = FIRST_DEFAULTS.k,
+        K: float = FIRST_DEFAULTS.K,
+        decoupled_weight_decay: bool = False,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        require_loss: bool = False,
+    ) -> None:
+        adam_betas, beta3 = _split_betas(betas, beta3, FIRST_DEFAULTS.beta3)
+        validate_first_hyperparameters(beta3, k, K)
+        super().__init__(
+            params,
+            lr,
+            adam_betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            feedback_hyperparameters={"beta3": float(beta3), "k": float(k), "K": float(K)},
+            decoupled_weight_decay=decoupled_weight_decay,
+            maximize=False,
+            foreach=foreach,
+            fused=fused,
+            capturable=capturable,
+            differentiable=differentiable,
+            require_loss=require_loss,
+        )
+
+    def _feedback(self, state: FeedbackState, loss: float | None) -> FeedbackUpdate:
+        group = self.param_groups[0]
+        return first_update(state, loss, beta3=group["beta3"], k=group["k"], K=group["K"])
+
+    def _adam_lr_and_eps(self, lr: float | Tensor, eps: float, d_tilde: float) -> tuple[Any, float]:
+        # lr m / (d sqrt(v) + eps) == (lr / d) m / (sqrt(v) + eps / d)
+        return lr / d_tilde, eps / d_tilde
+
+
+def _split_betas(
+    betas: tuple[float, float] | tuple[float, float, float],
+    beta3: float | None,
+    default_beta3: float,
+) -> tuple[tuple[float, float], float]:
+    """Accept Adam's ``(beta1, beta2)`` plus ``beta3=``, or the 3-tuple other Eve ports take."""
+    if not isinstance(betas, tuple | list) or len(betas) not in (2, 3):
+        raise ValueError(f"Invalid betas: {betas!r}; pass (beta1, beta2) or (beta1, beta2, beta3).")
+    if len(betas) == 3:
+        if beta3 is not None:
+            raise ValueError(
+                f"betas={tuple(betas)!r} already gives beta3, and beta3={beta3!r} was passed too; "
+                "give beta3 one way."
+            )
+        return (betas[0], betas[1]), betas[2]
+    return (betas[0], betas[1]), default_beta3 if beta3 is None else beta3
+
+
+def _validate_adam_arguments(
+    lr: float | Tensor, betas: tuple[float, float], eps: float, weight_decay: float
+) -> None:
+    """Adam's own checks, with messages that name the argument and the valid range."""
+    if isinstance(lr, Tensor):
+        if lr.numel() != 1:
+            raise ValueError(
+                f"Invalid lr: a tensor lr must have one element, got shape {lr.shape}."
+            )
+    elif not isinstance(lr, numbers.Real):
+        raise ValueError(f"Invalid lr: {lr!r}; it must be a number >= 0.")
+    if not (lr >= 0.0 and math.isfinite(float(lr))):
+        raise ValueError(f"Invalid lr: {float(lr)!r}; it must be a finite number >= 0.")
+    for index, beta in enumerate(betas):
+        if not (isinstance(beta, numbers.Real) and 0.0 <= beta < 1.0):
+            raise ValueError(f"Invalid betas[{index}]: {beta!r}; it must satisfy 0 <= beta < 1.")
+    if not (isinstance(eps, numbers.Real) and eps >= 0.0):
+        raise ValueError(f"Invalid eps: {eps!r}; it must be a number >= 0.")
+    if not (isinstance(weight_decay, numbers.Real) and weight_decay >= 0.0):
+        raise ValueError(f"Invalid weight_decay: {weight_decay!r}; it must be a number >= 0.")
+
+
+def _loss_to_float(loss: object) -> float | None:
+    """The loss as a Python float (full double precision), or ``None`` when there is none.
+
+    Accepts a Python real, a NumPy scalar or one-element array, or a one-element tensor on any
+    device; its graph is never kept. Anything else raises ``ValueError`` naming what it got.
+    """
+    if loss is None:
+        return None
+    if isinstance(loss, Tensor):
+        if loss.numel() != 1:
+            raise ValueError(
+                f"Eve.step needs a scalar loss, got a tensor of shape {tuple(loss.shape)}; "
+                "reduce it first, e.g. loss.mean()."
+            )
+        if loss.is_complex():
+            raise ValueError("Eve.step needs a real loss, got a complex tensor.")
+        return float(loss.detach().reshape(()).item())
+    if isinstance(loss, bool):
+        raise ValueError("Eve.step needs a numeric loss, got a bool.")
+    if isinstance(loss, numbers.Real):
+        return float(loss)
+    size = getattr(loss, "size", None)
+    if isinstance(size, int) and hasattr(loss, "item") and hasattr(loss, "dtype"):
+        if size != 1:
+            raise ValueError(
+                f"Eve.step needs a scalar loss, got an array of shape {getattr(loss, 'shape', '?')}"
+                "; reduce it first, e.g. loss.mean()."
+            )
+        value = loss.item()
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            return float(value)
+    raise ValueError(
+        f"Eve.step needs the loss as a number or a one-element tensor, got {type(loss).__name__}."
+    )
+
+
+def _step_dtype(fused: bool | None) -> torch.dtype:
+    """The dtype of Adam's per-parameter step counter (as ``torch.optim.Adam`` chooses it)."""
+    if fused:
+        return torch.float32
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+def _write_state(group: dict[str, Any], state: FeedbackState) -> None:
+    group["d_tilde"] = state.d_tilde
+    group["prev_loss"] = state.prev_loss
+    group["feedback_steps"] = state.steps
