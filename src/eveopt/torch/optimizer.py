@@ -493,7 +493,7 @@ class Eve2016(_LossFeedbackAdam):
         k, K: the thresholds ``0 <= k <= K`` on the relative change of the smoothed loss
             (defaults 0.1 and 10).
 
-    ``maximize`` is not offered: this version needs a positive loss to minimise. The feedback's
+    ``maximize=True`` raises: this version needs a positive loss to minimise. The feedback's
     state is stored as in :class:`Eve`, with ``prev_loss`` holding the smoothed loss.
 
     Example:
@@ -525,12 +525,18 @@ class Eve2016(_LossFeedbackAdam):
         k: float = FIRST_DEFAULTS.k,
         K: float = FIRST_DEFAULTS.K,
         decoupled_weight_decay: bool = False,
+        maximize: bool = False,
         foreach: bool | None = None,
         fused: bool | None = None,
         capturable: bool = False,
         differentiable: bool = False,
         require_loss: bool = False,
     ) -> None:
+        if maximize:
+            raise ValueError(
+                "maximize=True is not supported by Eve2016: the first version needs a positive "
+                "loss to minimise; minimise a positive transform of the objective, or use Eve."
+            )
         adam_betas, beta3 = _split_betas(betas, beta3, FIRST_DEFAULTS.beta3)
         validate_first_hyperparameters(beta3, k, K)
         super().__init__(
