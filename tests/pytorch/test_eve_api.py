@@ -506,3 +506,23 @@ def test_version_matches_installed_metadata() -> None:
     from importlib.metadata import version
 
     assert eveopt.__version__ == version("eveopt")
+
+
+@pytest.mark.parametrize("path", [{"foreach": False}, {"fused": True}], ids=["unfused", "fused"])
+def test_grad_scaler_skip_step_leaves_feedback_untouched(path: dict[str, Any]) -> None:
+    model, x, y = make_problem()
+    opt = Eve(model.parameters(), lr=1e-2, **path)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)
+    for step in range(4):
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        scaler.scale(loss).backward()
+        if step == 3:
+            next(model.parameters()).grad[0, 0] = math.inf  # type: ignore[index]
+            before = (opt.feedback_state(), [p.detach().clone() for p in model.parameters()])
+        scaler.step(opt, loss=loss.detach())
+        scaler.update()
+    assert opt.feedback_state() == before[0]
+    assert opt.feedback_state().steps == 3
+    assert all(torch.equal(a, b) for a, b in zip(before[1], model.parameters(), strict=True))
+    assert scaler.get_scale() == 2.0**7  # the scaler saw the overflow
