@@ -448,8 +448,8 @@ def test_schedulers_drive_lr_exactly_as_with_adam(
 ) -> None:
     """Eve(c=1) under a scheduler equals Adam under the same scheduler; Eve never writes lr."""
     (eve_model, x, y), (adam_model, _, _) = make_problem(), make_problem()
-    eve = Eve(eve_model.parameters(), lr=1e-2, c=1.0)
-    adam = torch.optim.Adam(adam_model.parameters(), lr=1e-2)
+    eve = Eve(eve_model.parameters(), lr=1e-2, c=1.0, fused=True)
+    adam = torch.optim.Adam(adam_model.parameters(), lr=1e-2, fused=True)
     schedulers = [make_scheduler(eve), make_scheduler(adam)]
     lrs: list[list[float]] = [[], []]
     for _ in range(20):

@@ -10,7 +10,7 @@ import math
 import numbers
 import warnings
 from collections.abc import Callable
-from typing import Any, ClassVar, SupportsFloat, TypeAlias
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -21,6 +21,7 @@ from torch.optim.optimizer import (
     _device_dtype_check_for_fused,
     _use_grad_for_differentiable,
 )
+from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 
 from eveopt.feedback import (
     FINAL_DEFAULTS,
@@ -29,18 +30,19 @@ from eveopt.feedback import (
     FeedbackUpdate,
     LossEvent,
     final_update,
+    final_update_arrays,
     first_update,
     validate_final_hyperparameters,
     validate_first_hyperparameters,
 )
+from eveopt.torch.loss import LossLike, loss_to_device_scalar, loss_to_float
 from eveopt.warnings import EveWarning
 
 __all__ = ["Eve", "Eve2016", "LossLike"]
+__all__ = ["Eve", "Eve2016", "LossLike"]
 
-LossLike: TypeAlias = "Tensor | SupportsFloat | None"
-"""What ``step`` accepts as the loss: a Python or NumPy scalar, or a one-element tensor."""
-
-# The feedback's state, kept in every param group (identical in all; group 0 is read).
+# The feedback's state, kept in every param group (identical in all; group 0 is read). On the
+# device path these are 0-dim tensors on the parameters' device, else Python numbers.
 _STATE_KEYS = ("d_tilde", "prev_loss", "feedback_steps")
 
 
@@ -48,10 +50,12 @@ class _LossFeedbackAdam(Optimizer):
     """Adam's update with lr divided by a global coefficient computed from the loss.
 
     Subclasses define the feedback rule (``_feedback``), its hyperparameters
-    (``_feedback_keys``) and how the coefficient enters Adam (``_adam_lr_and_eps``).
+    (``_feedback_keys``), how the coefficient enters Adam (``_adam_lr_and_eps``), and whether the
+    rule can run on device tensors (``_device_feedback``).
     """
 
     _feedback_keys: ClassVar[tuple[str, ...]]
+    _has_device_feedback: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -93,9 +97,6 @@ class _LossFeedbackAdam(Optimizer):
         }
         self._warned: set[LossEvent] = set()
         super().__init__(params, defaults)
-        if fused:
-            # GradScaler then hands grad_scale/found_inf to the fused kernel instead of unscaling.
-            self._step_supports_amp_scaling = True
 
     # ----------------------------------------------------------------------------- subclass hooks
 
@@ -105,11 +106,20 @@ class _LossFeedbackAdam(Optimizer):
     def _adam_lr_and_eps(self, lr: float | Tensor, eps: float, d_tilde: float) -> tuple[Any, float]:
         raise NotImplementedError
 
+    def _device_feedback(
+        self, state: tuple[Tensor, Tensor, Tensor], loss: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        raise NotImplementedError
+
     # ------------------------------------------------------------------------------- public state
 
     @property
     def d(self) -> float:
-        """The current coefficient ``d_tilde`` (1.0 before the feedback has seen two losses)."""
+        """The current coefficient ``d_tilde`` (1.0 before the feedback has seen two losses).
+
+        On the device path this reads a device tensor, i.e. synchronises: read it for logging,
+        not inside a compiled or captured step.
+        """
         return float(self.param_groups[0]["d_tilde"])
 
     @property
@@ -121,10 +131,12 @@ class _LossFeedbackAdam(Optimizer):
     def feedback_state(self) -> FeedbackState:
         """The feedback's state: ``d_tilde``, the previous (or smoothed) loss, losses used."""
         group = self.param_groups[0]
+        steps = int(group["feedback_steps"])
+        prev_loss = group["prev_loss"]
         return FeedbackState(
             float(group["d_tilde"]),
-            None if group["prev_loss"] is None else float(group["prev_loss"]),
-            int(group["feedback_steps"]),
+            None if prev_loss is None or steps == 0 else float(prev_loss),
+            steps,
         )
 
     # ------------------------------------------------------------------------- Optimizer overrides
@@ -134,6 +146,9 @@ class _LossFeedbackAdam(Optimizer):
 
         The feedback hyperparameters, ``maximize`` and ``require_loss`` are optimizer-wide (one
         ``d_tilde`` measures the whole objective), so a group may not set them differently.
+        A group that leaves both ``fused`` and ``foreach`` unset gets the fastest kernel its
+        parameters allow: fused where every parameter is a floating tensor on a device with a
+        fused Adam (CPU included), else the multi-tensor (foreach) path.
         """
         reference = self.param_groups[0] if self.param_groups else self.defaults
         for key in (*self._feedback_keys, "maximize", "require_loss"):
@@ -149,8 +164,14 @@ class _LossFeedbackAdam(Optimizer):
                     f"{key!r} is Eve's internal state; do not set it in a param group."
                 )
         super().add_param_group(param_group)
-        current = self.feedback_state() if len(self.param_groups) > 1 else FeedbackState()
-        _write_state(self.param_groups[-1], current)
+        group = self.param_groups[-1]
+        _choose_kernel_path(group)
+        source = self.param_groups[0] if len(self.param_groups) > 1 else None
+        for key, initial in zip(_STATE_KEYS, FeedbackState(), strict=True):
+            group[key] = initial if source is None else source[key]
+        # With every group fused, GradScaler hands grad_scale/found_inf to the fused kernel
+        # instead of unscaling the gradients itself (the other kernels reject them).
+        self._step_supports_amp_scaling = all(g["fused"] for g in self.param_groups)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Fill keys missing from older state dicts (or from a ``torch.optim.Adam`` one)."""
@@ -162,13 +183,11 @@ class _LossFeedbackAdam(Optimizer):
             group.setdefault("fused", None)
             group.setdefault("decoupled_weight_decay", False)
             group.setdefault("require_loss", False)
-            for key, value in self._default_feedback_hyperparameters().items():
-                group.setdefault(key, value)
+            for key in self._feedback_keys:
+                group.setdefault(key, self.defaults[key])
             for key, value in zip(_STATE_KEYS, FeedbackState(), strict=True):
                 group.setdefault(key, value)
-
-    def _default_feedback_hyperparameters(self) -> dict[str, Any]:
-        return {key: self.defaults[key] for key in self._feedback_keys}
+        self._step_supports_amp_scaling = all(g["fused"] for g in self.param_groups)
 
     # ------------------------------------------------------------------------------------- step
 
@@ -200,16 +219,41 @@ class _LossFeedbackAdam(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        loss_value = _loss_to_float(loss)
-        if loss_value is None and self.defaults["require_loss"]:
+        if loss is None and self.defaults["require_loss"]:
             raise ValueError(
                 "Eve.step got no loss and require_loss=True; pass it: opt.step(loss=loss) "
                 "or opt.step(closure)."
             )
+        if self._on_device_path(loss):
+            self._step_on_device(loss)
+        else:
+            self._step_on_host(loss)
+        return loss
+
+    def _on_device_path(self, loss: object) -> bool:
+        """Keep the feedback on the device: Eve's final rule, a tensor loss (or tensor state),
+        and kernels that take a tensor lr (fused or capturable in every group), either asked
+        for explicitly or on an accelerator. On a CPU with the automatic fused choice, the
+        host float path is faster (a CPU "sync" is free; a dozen tiny tensor ops are not).
+        """
+        if not self._has_device_feedback:
+            return False
+        group = self.param_groups[0]
+        if not (isinstance(loss, Tensor) or isinstance(group["d_tilde"], Tensor)):
+            return False
+        if not all(g["fused"] or g["capturable"] for g in self.param_groups):
+            return False
+        return bool(
+            self.defaults["fused"]
+            or self.defaults["capturable"]
+            or _first_param_device(self).type != "cpu"
+        )
+
+    def _step_on_host(self, loss: object) -> None:
+        loss_value = loss_to_float(loss)
         objective = loss_value
         if objective is not None and self.param_groups[0]["maximize"]:
             objective = -objective  # maximising f is minimising -f, whose bound is -f_star
-
         previous = self.feedback_state()
         update = (
             FeedbackUpdate(previous, None)
@@ -218,19 +262,68 @@ class _LossFeedbackAdam(Optimizer):
         )
         d_tilde = update.state.d_tilde
         for group in self.param_groups:
-            self._adam_step(group, d_tilde)
+            lr, eps = self._adam_lr_and_eps(group["lr"], group["eps"], d_tilde)
+            self._adam_step(group, lr, eps)
         for group in self.param_groups:
             _write_state(group, update.state)
         if update.event is not None:
             self._warn_once(update.event, loss_value, update.state)
-        return loss
+
+    def _step_on_device(self, loss: object) -> None:
+        """The feedback and lr / d_tilde as 0-dim device tensors: no ``.item()``, no branch on
+        a value. Edge cases apply through ``where``, silently (a warning would need a read).
+        """
+        device = _first_param_device(self)
+        state_dtype = torch.float32 if device.type == "mps" else torch.float64
+        previous = self._state_on_device(device, state_dtype)
+        if loss is None:
+            new_state = previous
+            self._warn_once(LossEvent.MISSING, None, self.feedback_state())
+        else:
+            value = loss_to_device_scalar(loss, device, state_dtype)
+            if self.param_groups[0]["maximize"]:
+                value = -value
+            new_state = self._device_feedback(previous, value)
+            found_inf = getattr(self, "found_inf", None)
+            if found_inf is not None:
+                overflow = found_inf.to(device, non_blocking=True) > 0
+                new_state = tuple(  # type: ignore[assignment]
+                    torch.where(overflow, old, new)
+                    for old, new in zip(previous, new_state, strict=True)
+                )
+        d_tilde = new_state[0]
+        # PyTorch's CPU fused kernel reads a float64 lr exactly like a float lr; the CUDA one
+        # takes a float32 tensor, as torch.optim.Adam documents for a tensor lr.
+        lr_dtype = torch.float64 if device.type == "cpu" else torch.float32
+        for group in self.param_groups:
+            lr = torch.as_tensor(group["lr"], dtype=state_dtype, device=device) / d_tilde
+            self._adam_step(group, lr.to(lr_dtype), group["eps"])
+        for group in self.param_groups:
+            group["d_tilde"], group["prev_loss"], group["feedback_steps"] = new_state
+
+    def _state_on_device(
+        self, device: torch.device, dtype: torch.dtype
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        group = self.param_groups[0]
+        d_tilde, prev_loss, steps = (group[key] for key in _STATE_KEYS)
+        if isinstance(d_tilde, Tensor):
+            return (
+                d_tilde.to(device, dtype),
+                prev_loss.to(device, dtype),
+                steps.to(device),
+            )
+        return (
+            torch.tensor(d_tilde, dtype=dtype, device=device),
+            torch.tensor(0.0 if prev_loss is None else prev_loss, dtype=dtype, device=device),
+            torch.tensor(steps, dtype=torch.int64, device=device),
+        )
 
     def _gradients_overflowed(self) -> bool:
         """True when GradScaler (fused path) found inf/NaN gradients: the kernel skips the step."""
         found_inf = getattr(self, "found_inf", None)
         return found_inf is not None and bool(found_inf.item() != 0)
 
-    def _adam_step(self, group: dict[str, Any], d_tilde: float) -> None:
+    def _adam_step(self, group: dict[str, Any], lr: float | Tensor, eps: float) -> None:
         params: list[Tensor] = []
         grads: list[Tensor] = []
         exp_avgs: list[Tensor] = []
@@ -240,7 +333,6 @@ class _LossFeedbackAdam(Optimizer):
         has_complex = self._init_group(
             group, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps
         )
-        lr, eps = self._adam_lr_and_eps(group["lr"], group["eps"], d_tilde)
         beta1, beta2 = group["betas"]
         adam_kernel(
             params,
@@ -415,6 +507,7 @@ class Eve(_LossFeedbackAdam):
     """
 
     _feedback_keys = ("beta3", "c", "f_star")
+    _has_device_feedback = True
 
     def __init__(
         self,
@@ -466,6 +559,16 @@ class Eve(_LossFeedbackAdam):
 
     def _adam_lr_and_eps(self, lr: float | Tensor, eps: float, d_tilde: float) -> tuple[Any, float]:
         return lr / d_tilde, eps
+
+    def _device_feedback(
+        self, state: tuple[Tensor, Tensor, Tensor], loss: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        group = self.param_groups[0]
+        f_star = -group["f_star"] if group["maximize"] else group["f_star"]
+        d_tilde, prev_loss, steps = final_update_arrays(
+            *state, loss, beta3=group["beta3"], c=group["c"], f_star=f_star, xp=torch
+        )
+        return d_tilde, prev_loss, steps
 
 
 class Eve2016(_LossFeedbackAdam):
@@ -605,47 +708,34 @@ def _validate_adam_arguments(
         raise ValueError(f"Invalid weight_decay: {weight_decay!r}; it must be a number >= 0.")
 
 
-def _loss_to_float(loss: object) -> float | None:
-    """The loss as a Python float (full double precision), or ``None`` when there is none.
-
-    Accepts a Python real, a NumPy scalar or one-element array, or a one-element tensor on any
-    device; its graph is never kept. Anything else raises ``ValueError`` naming what it got.
-    """
-    if loss is None:
-        return None
-    if isinstance(loss, Tensor):
-        if loss.numel() != 1:
-            raise ValueError(
-                f"Eve.step needs a scalar loss, got a tensor of shape {tuple(loss.shape)}; "
-                "reduce it first, e.g. loss.mean()."
-            )
-        if loss.is_complex():
-            raise ValueError("Eve.step needs a real loss, got a complex tensor.")
-        return float(loss.detach().reshape(()).item())
-    if isinstance(loss, bool):
-        raise ValueError("Eve.step needs a numeric loss, got a bool.")
-    if isinstance(loss, numbers.Real):
-        return float(loss)
-    size = getattr(loss, "size", None)
-    if isinstance(size, int) and hasattr(loss, "item") and hasattr(loss, "dtype"):
-        if size != 1:
-            raise ValueError(
-                f"Eve.step needs a scalar loss, got an array of shape {getattr(loss, 'shape', '?')}"
-                "; reduce it first, e.g. loss.mean()."
-            )
-        value = loss.item()
-        if isinstance(value, numbers.Real) and not isinstance(value, bool):
-            return float(value)
-    raise ValueError(
-        f"Eve.step needs the loss as a number or a one-element tensor, got {type(loss).__name__}."
-    )
-
-
 def _step_dtype(fused: bool | None) -> torch.dtype:
     """The dtype of Adam's per-parameter step counter (as ``torch.optim.Adam`` chooses it)."""
     if fused:
         return torch.float32
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+def _choose_kernel_path(group: dict[str, Any]) -> None:
+    """Fill ``fused``/``foreach`` when the user set neither: the fastest correct Adam kernel.
+
+    Fused where every parameter is a floating tensor on a device with a fused Adam kernel (CPU
+    included); else the multi-tensor path (complex parameters, for instance); never either with
+    ``differentiable=True``, which only the for-loop supports.
+    """
+    if group["fused"] is not None or group["foreach"] is not None or group["differentiable"]:
+        return
+    fused_devices = _get_fused_kernels_supported_devices()
+    params = group["params"]
+    fusable = all(torch.is_floating_point(p) and p.device.type in fused_devices for p in params)
+    group["fused"] = bool(params) and fusable
+    group["foreach"] = not group["fused"]
+
+
+def _first_param_device(optimizer: Optimizer) -> torch.device:
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            return param.device  # type: ignore[no-any-return]
+    return torch.device("cpu")
 
 
 def _write_state(group: dict[str, Any], state: FeedbackState) -> None:
