@@ -526,3 +526,23 @@ def test_grad_scaler_skip_step_leaves_feedback_untouched(path: dict[str, Any]) -
     assert opt.feedback_state().steps == 3
     assert all(torch.equal(a, b) for a, b in zip(before[1], model.parameters(), strict=True))
     assert scaler.get_scale() == 2.0**7  # the scaler saw the overflow
+
+
+def test_load_state_dict_into_the_same_optimizer_rewinds_exactly() -> None:
+    """Loading replaces the state tensors: nothing cached may keep updating the old ones."""
+    model, x, y = make_problem()
+    opt = Eve(model.parameters(), lr=1e-2)
+    train(model, opt, x, y, 5)
+    saved = (copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict()))
+    first = train(model, opt, x, y, 5)
+    model.load_state_dict(saved[0])
+    opt.load_state_dict(saved[1])
+    assert train(model, opt, x, y, 5) == first
+
+
+def test_deep_copied_optimizer_steps_and_warns() -> None:
+    weight = torch.nn.Parameter(torch.zeros(1))
+    clone = copy.deepcopy(Eve([weight]))
+    clone.param_groups[0]["params"] = [weight]
+    weight.grad = torch.ones_like(weight)
+    assert len(collect_warnings(lambda: clone.step())) == 1

@@ -10,7 +10,7 @@ import math
 import numbers
 import warnings
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor
@@ -44,6 +44,18 @@ __all__ = ["Eve", "Eve2016", "LossLike"]
 # The feedback's state, kept in every param group (identical in all; group 0 is read). On the
 # device path these are 0-dim tensors on the parameters' device, else Python numbers.
 _STATE_KEYS = ("d_tilde", "prev_loss", "feedback_steps")
+
+
+class _GroupTensors(NamedTuple):
+    """One param group's parameters with a gradient and their Adam state, in kernel order."""
+
+    key: tuple[Any, ...]
+    params: tuple[Tensor, ...]
+    exp_avgs: tuple[Tensor, ...]
+    exp_avg_sqs: tuple[Tensor, ...]
+    max_exp_avg_sqs: tuple[Tensor, ...]
+    state_steps: tuple[Tensor, ...]
+    has_complex: bool
 
 
 class _LossFeedbackAdam(Optimizer):
@@ -96,6 +108,7 @@ class _LossFeedbackAdam(Optimizer):
             "require_loss": require_loss,
         }
         self._warned: set[LossEvent] = set()
+        self._tensor_cache: dict[int, _GroupTensors] = {}
         super().__init__(params, defaults)
 
     # ----------------------------------------------------------------------------- subclass hooks
@@ -164,6 +177,7 @@ class _LossFeedbackAdam(Optimizer):
                     f"{key!r} is Eve's internal state; do not set it in a param group."
                 )
         super().add_param_group(param_group)
+        self._tensor_cache.clear()
         group = self.param_groups[-1]
         _choose_kernel_path(group)
         source = self.param_groups[0] if len(self.param_groups) > 1 else None
@@ -176,6 +190,8 @@ class _LossFeedbackAdam(Optimizer):
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Fill keys missing from older state dicts (or from a ``torch.optim.Adam`` one)."""
         super().__setstate__(state)
+        self._tensor_cache = {}
+        self._warned = getattr(self, "_warned", set())
         for group in self.param_groups:
             for key in ("amsgrad", "maximize", "capturable", "differentiable"):
                 group.setdefault(key, False)
@@ -324,25 +340,25 @@ class _LossFeedbackAdam(Optimizer):
         return found_inf is not None and bool(found_inf.item() != 0)
 
     def _adam_step(self, group: dict[str, Any], lr: float | Tensor, eps: float) -> None:
-        params: list[Tensor] = []
-        grads: list[Tensor] = []
-        exp_avgs: list[Tensor] = []
-        exp_avg_sqs: list[Tensor] = []
-        max_exp_avg_sqs: list[Tensor] = []
-        state_steps: list[Tensor] = []
-        has_complex = self._init_group(
-            group, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps
-        )
+        grads_or_none = [param.grad for param in group["params"]]
+        with_grad = tuple(grad is not None for grad in grads_or_none)
+        grads = [grad for grad in grads_or_none if grad is not None]
+        if any(grad.is_sparse for grad in grads):
+            raise RuntimeError(
+                "Eve does not support sparse gradients (neither does Adam); "
+                "use dense gradients, or torch.optim.SparseAdam for sparse embeddings."
+            )
+        tensors = self._group_tensors(group, with_grad)
         beta1, beta2 = group["betas"]
         adam_kernel(
-            params,
+            list(tensors.params),
             grads,
-            exp_avgs,
-            exp_avg_sqs,
-            max_exp_avg_sqs,
-            state_steps,
+            list(tensors.exp_avgs),
+            list(tensors.exp_avg_sqs),
+            list(tensors.max_exp_avg_sqs),
+            list(tensors.state_steps),
             amsgrad=group["amsgrad"],
-            has_complex=has_complex,
+            has_complex=tensors.has_complex,
             beta1=beta1,
             beta2=beta2,
             lr=lr,
@@ -358,34 +374,54 @@ class _LossFeedbackAdam(Optimizer):
             decoupled_weight_decay=group["decoupled_weight_decay"],
         )
 
-    def _init_group(
-        self,
-        group: dict[str, Any],
-        params: list[Tensor],
-        grads: list[Tensor],
-        exp_avgs: list[Tensor],
-        exp_avg_sqs: list[Tensor],
-        max_exp_avg_sqs: list[Tensor],
-        state_steps: list[Tensor],
-    ) -> bool:
+    def _group_tensors(self, group: dict[str, Any], with_grad: tuple[bool, ...]) -> _GroupTensors:
+        """The group's parameters with a gradient and their Adam state, cached between steps.
+
+        Walking thousands of parameters and their state dicts costs more than a fused kernel on
+        small tensors, so the lists are kept while the parameter set, the set with gradients and
+        the flags are unchanged, and while the state tensors are the same objects (checked on
+        the first one; ``load_state_dict`` and ``add_param_group`` drop the cache). Replacing
+        state tensors in ``optimizer.state`` by hand is not supported, as in other fused
+        optimizers; modify them in place instead.
+        """
+        key = (
+            id(group["params"]),
+            with_grad,
+            group["amsgrad"],
+            group["fused"],
+            group["capturable"],
+        )
+        cached = self._tensor_cache.get(id(group))
+        if cached is not None and cached.key == key and self._state_unchanged(cached):
+            return cached
+        tensors = self._init_group(group, key)
+        self._tensor_cache[id(group)] = tensors
+        return tensors
+
+    def _state_unchanged(self, cached: _GroupTensors) -> bool:
+        if not cached.params:
+            return True
+        state = self.state.get(cached.params[0])
+        return state is not None and state.get("exp_avg") is cached.exp_avgs[0]
+
+    def _init_group(self, group: dict[str, Any], key: tuple[Any, ...]) -> _GroupTensors:
         """Collect the parameters with a gradient and their Adam state (created lazily).
 
         The state is exactly ``torch.optim.Adam``'s (``step``, ``exp_avg``, ``exp_avg_sq``,
         ``max_exp_avg_sq``), with the same dtypes and devices, so Adam checkpoints interoperate.
         """
+        params: list[Tensor] = []
+        exp_avgs: list[Tensor] = []
+        exp_avg_sqs: list[Tensor] = []
+        max_exp_avg_sqs: list[Tensor] = []
+        state_steps: list[Tensor] = []
         has_complex = False
         on_device_step = group["capturable"] or group["fused"]
         for param in group["params"]:
             if param.grad is None:
                 continue
-            if param.grad.is_sparse:
-                raise RuntimeError(
-                    "Eve does not support sparse gradients (neither does Adam); "
-                    "use dense gradients, or torch.optim.SparseAdam for sparse embeddings."
-                )
             has_complex |= torch.is_complex(param)
             params.append(param)
-            grads.append(param.grad)
             state = self.state[param]
             if len(state) == 0:
                 if group["fused"]:
@@ -406,7 +442,15 @@ class _LossFeedbackAdam(Optimizer):
             if group["amsgrad"]:
                 max_exp_avg_sqs.append(state["max_exp_avg_sq"])
             state_steps.append(state["step"])
-        return has_complex
+        return _GroupTensors(
+            key,
+            tuple(params),
+            tuple(exp_avgs),
+            tuple(exp_avg_sqs),
+            tuple(max_exp_avg_sqs),
+            tuple(state_steps),
+            has_complex,
+        )
 
     def _warn_once(self, event: LossEvent, loss: float | None, state: FeedbackState) -> None:
         if event in self._warned:
