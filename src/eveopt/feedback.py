@@ -183,8 +183,8 @@ def _clipped_relative_change(loss: float, prev_loss: float, c: float, f_star: fl
     if distance == 0.0:
         return 1.0 if numerator == 0.0 else c
     ratio = numerator / distance
-    if math.isnan(ratio):  # inf / inf: both losses beyond the float range apart
-        return c
+    if math.isnan(ratio):  # inf / inf: the losses overflow the float range apart; no information
+        return 1.0
     return min(max(ratio, 1.0 / c), c)
 
 
@@ -241,32 +241,35 @@ def final_update_arrays(
 ) -> tuple[Any, Any, Any]:
     """The final-version rule over arrays, branch-free, for state that lives on a device.
 
-    ``xp`` is an array namespace with ``abs``, ``minimum``, ``clip``, ``where`` and ``isfinite``
+    ``xp`` is an array namespace with ``abs``, ``minimum``, ``clip``, ``where``, ``isfinite`` and
+    ``nan_to_num``
     (``numpy``, ``torch``, ``jax.numpy``). ``d_tilde``, ``prev_loss`` and ``steps`` are 0-dim
     arrays; ``prev_loss`` is ignored while ``steps == 0``. Applies the same edge cases as
     ``final_update`` with ``where`` instead of branches and reports no events (reading a flag
     would need a host synchronisation). Returns the new ``(d_tilde, prev_loss, steps)``.
 
+    Divisions by zero are part of the rule (``x / 0`` clips to ``c``, ``0 / 0`` becomes 1), so
+    with NumPy call it under ``np.errstate(divide="ignore", invalid="ignore")``.
+
     Example:
         >>> import numpy as np
         >>> d, prev, steps = np.float64(1.0), np.float64(0.0), np.int64(0)
-        >>> for loss in [2.0, 1.5]:
-        ...     d, prev, steps = final_update_arrays(
-        ...         d, prev, steps, np.float64(loss), beta3=0.999, c=10.0, f_star=0.0, xp=np)
+        >>> with np.errstate(divide="ignore", invalid="ignore"):
+        ...     for loss in [2.0, 1.5]:
+        ...         d, prev, steps = final_update_arrays(
+        ...             d, prev, steps, np.float64(loss), beta3=0.999, c=10.0, f_star=0.0, xp=np)
         >>> round(float(d), 12)
         0.999333333333
     """
     finite = xp.isfinite(loss)
     numerator = xp.abs(loss - prev_loss)
-    distance = xp.abs(xp.minimum(loss, prev_loss) - f_star)
-    positive = distance > 0
-    ratio = xp.clip(numerator / xp.where(positive, distance, 1.0), 1.0 / c, c)
-    # inf / inf only when both are inf; the clip of NaN is NaN, which the where below replaces.
-    ratio = xp.where(ratio == ratio, ratio, c)
-    d_hat = xp.where(positive, ratio, xp.where(numerator == 0, 1.0, c))
+    lower = xp.minimum(loss, prev_loss)
+    distance = xp.abs(lower - f_star if f_star else lower)
+    # Rule 1 without a branch: x / 0 is inf (clipped to c) and 0 / 0 is NaN, which becomes 1.
+    d_hat = xp.clip(xp.nan_to_num(numerator / distance, nan=1.0), 1.0 / c, c)
     smoothed = xp.clip(beta3 * d_tilde + (1.0 - beta3) * d_hat, 1.0 / c, c)
     use = finite & (steps > 0)
     new_d_tilde = xp.where(use, smoothed, d_tilde)
     new_prev_loss = xp.where(finite, loss, prev_loss)
-    new_steps = xp.where(finite, steps + 1, steps)
+    new_steps = steps + finite
     return new_d_tilde, new_prev_loss, new_steps
