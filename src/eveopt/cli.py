@@ -1,0 +1,302 @@
+"""The ``eveopt`` command: ``eveopt compare`` runs the paper's optimizer comparison.
+
+A thin front end: it parses and checks options and calls :mod:`eveopt.experiments`. Importing
+it imports no framework, so ``eveopt --help`` answers at once. Bad input gives one line on
+stderr naming the problem and the valid choices, exit code 2, and writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any, NoReturn
+
+from eveopt import __version__
+from eveopt.experiments.compare import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EPOCHS,
+    DEFAULT_LR_GRID,
+    DEFAULT_SEED,
+    DEFAULT_TASK,
+    CompareConfig,
+    ConfigError,
+    Interrupted,
+    RunFailed,
+    available_cpus,
+    run_compare,
+)
+from eveopt.experiments.grids import GRID_NAMES, PAPER_LRS, QUICK_LRS
+from eveopt.experiments.optimizers import OPTIMIZERS
+from eveopt.experiments.tasks import BUILTIN_TASKS, TaskError
+
+__all__ = ["build_parser", "main"]
+
+EXIT_BAD_INPUT = 2
+EXIT_RUN_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+_EXTRA_MODULES = frozenset({"torch", "numpy", "sklearn", "matplotlib"})
+
+# argparse takes '-1e-3' for an option; no option here looks like a number, so any
+# number-shaped token is a value (which the type checks then reject with a clear message).
+_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (no usage block), exit code 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = _NUMBER
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``<prog>: error: <message>`` on stderr and exit with code 2."""
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"learning rates must be positive and finite, got {text}")
+    return value
+
+
+def _integer(text: str, minimum: int, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be {what} integer, got {value}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    return _integer(text, 1, "a positive")
+
+
+def _non_negative_int(text: str) -> int:
+    return _integer(text, 0, "a non-negative")
+
+
+def _quick_grid_text() -> str:
+    return "; ".join(
+        f"{name} {', '.join(f'{lr:g}' for lr in lrs)}" for name, lrs in QUICK_LRS.items()
+    )
+
+
+def _add_compare(subparsers: argparse._SubParsersAction[_Parser]) -> None:
+    tasks = "; ".join(f"{name}: {description}" for name, (_, description) in BUILTIN_TASKS.items())
+    parser = subparsers.add_parser(
+        "compare",
+        help="run the paper's optimizer comparison and draw it",
+        description=textwrap.fill(
+            "Train one task with each optimizer at each learning rate of a grid (same seed, so "
+            "the same initial weights, mini-batch order and dropout for every run), pick each "
+            "optimizer's best lr by the lowest final full-training-set loss, print a ranked "
+            "table and write results.json, results.csv, loss.png and eve.png. Finished runs are "
+            "saved one file each as they end; rerunning the same command skips them.",
+            width=78,
+        ),
+        epilog=(
+            "examples:\n"
+            "  eveopt compare\n"
+            "  eveopt compare --optimizers eve adam --lrs 1e-3 1e-2 --epochs 2\n"
+            "  eveopt compare --lr-grid paper --jobs 2 --out runs/paper-grid\n"
+            "  eveopt compare --task examples.custom_task:make_task\n"
+            "\n"
+            "Exit codes: 0 done, 1 a run raised an error, 2 bad input (nothing written), "
+            "130 interrupted (finished runs kept; rerun to resume). See docs/compare.md."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--task",
+        default=DEFAULT_TASK,
+        metavar="NAME",
+        help=(
+            f"what to train (default: {DEFAULT_TASK}). Built in: {tasks}. Or "
+            "package.module:function (or path/to/file.py:function) returning an "
+            "eveopt.experiments.Task: see examples/custom_task.py"
+        ),
+    )
+    parser.add_argument(
+        "--optimizers",
+        nargs="+",
+        choices=tuple(OPTIMIZERS),
+        default=tuple(OPTIMIZERS),
+        metavar="NAME",
+        help=(
+            f"optimizers to compare, at the paper's (Keras 2) defaults except the lr "
+            f"(default: all of {', '.join(OPTIMIZERS)})"
+        ),
+    )
+    lr_choice = parser.add_mutually_exclusive_group()
+    lr_choice.add_argument(
+        "--lrs",
+        nargs="+",
+        type=_positive_float,
+        metavar="FLOAT",
+        help="learning rates to run for every optimizer, replacing the grid",
+    )
+    lr_choice.add_argument(
+        "--lr-grid",
+        choices=GRID_NAMES,
+        default=DEFAULT_LR_GRID,
+        help=(
+            f"learning-rate grid (default: {DEFAULT_LR_GRID}). quick: 3 lrs per optimizer "
+            f"({_quick_grid_text()}). paper: the paper's {len(PAPER_LRS)} lrs "
+            f"({', '.join(f'{lr:g}' for lr in PAPER_LRS)}), plus 2e-3 for adamax"
+        ),
+    )
+    parser.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=DEFAULT_EPOCHS,
+        metavar="N",
+        help=f"passes over the training set per run (default: {DEFAULT_EPOCHS})",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=DEFAULT_BATCH_SIZE,
+        metavar="N",
+        help=f"mini-batch size (default: {DEFAULT_BATCH_SIZE}, as in the paper)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=_non_negative_int,
+        default=DEFAULT_SEED,
+        metavar="N",
+        help=(
+            f"seed of the initial weights, batch order and dropout, the same for every run "
+            f"(default: {DEFAULT_SEED})"
+        ),
+    )
+    parser.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help=(
+            "runs computed at once, in parallel processes that share the CPUs' torch threads "
+            f"(default: one per CPU, {available_cpus()} here); not part of a run's identity"
+        ),
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=(
+            "output folder, created if needed (default: runs/compare-<task>); holds runs/, "
+            "results.json, results.csv, loss.png and eve.png"
+        ),
+    )
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress display on stderr (the table and paths still go to stdout)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``eveopt`` argument parser, with its ``compare`` subcommand."""
+    parser = _Parser(
+        prog="eveopt",
+        description=(
+            "eveopt: the Eve optimizer (arXiv:1611.01505) for PyTorch, and the paper's "
+            "optimizer comparison as one command."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"eveopt {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _add_compare(subparsers)
+    return parser
+
+
+def _option_names(parser: argparse.ArgumentParser) -> str:
+    return ", ".join(
+        action.option_strings[-1] for action in parser._actions if action.option_strings
+    )
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if args.command is None:
+        parser.error("a command is required: choose from compare (see eveopt --help)")
+    if unknown:
+        subparser = next(
+            action.choices[args.command]
+            for action in parser._actions
+            if isinstance(action, argparse._SubParsersAction)
+        )
+        subparser.error(
+            f"unrecognized arguments: {' '.join(unknown)}; "
+            f"valid options: {_option_names(subparser)}"
+        )
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``eveopt`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit code.
+
+    Example:
+        >>> main(["compare", "--optimizers", "adam", "--lrs", "0", "--epochs", "1"])
+        2
+    """
+    try:
+        args = _parse(sys.argv[1:] if argv is None else argv)
+    except SystemExit as parser_exit:  # --help, --version, or bad input (already reported)
+        return parser_exit.code if isinstance(parser_exit.code, int) else EXIT_BAD_INPUT
+    config = CompareConfig(
+        task=args.task,
+        optimizers=tuple(dict.fromkeys(args.optimizers)),
+        lrs=None if args.lrs is None else tuple(args.lrs),
+        lr_grid=args.lr_grid,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        jobs=args.jobs,
+        out=args.out,
+        quiet=args.quiet,
+    )
+    prefix = "eveopt compare"
+    try:
+        run_compare(config)
+    except (ConfigError, TaskError) as error:
+        print(f"{prefix}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Interrupted as interrupted:
+        print(
+            f"{prefix}: interrupted; {interrupted.saved} of {interrupted.total} runs are saved "
+            f"in {interrupted.out_dir}; run the same command again to resume",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # before any run started: nothing to keep
+        print(f"{prefix}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except RunFailed as failure:
+        if failure.details:
+            print(failure.details.rstrip(), file=sys.stderr)
+        print(f"{prefix}: error: {failure}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    except ModuleNotFoundError as error:
+        if error.name is None or error.name.split(".")[0] not in _EXTRA_MODULES:
+            raise
+        print(
+            f"{prefix}: error: {error.name} is not installed; "
+            "install the extra: pip install 'eveopt[experiments]'",
+            file=sys.stderr,
+        )
+        return EXIT_RUN_FAILED
+    return 0

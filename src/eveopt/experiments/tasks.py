@@ -1,0 +1,362 @@
+"""Tasks: what a comparison trains (data, model factory, loss, f*), by name or ``module:function``.
+
+A task is resolved from a *spec* string: the name of a built-in task (``digits-cnn``,
+``digits-logreg``) or ``package.module:function`` / ``path/to/file.py:function`` naming a user
+function that returns a :class:`Task`. This module imports no framework at load, so the CLI can
+list the task names cheaply; building a task imports torch (and scikit-learn for the digits).
+
+The user contract (also in ``docs/compare.md`` and ``examples/custom_task.py``)::
+
+    def make_task() -> eveopt.experiments.Task:
+        return Task(inputs=X, targets=y, make_model=build_model, loss=torch.nn.CrossEntropyLoss())
+
+``inputs`` and ``targets`` are the whole training set, as tensors (or anything
+``torch.as_tensor`` accepts; floating arrays become torch's default dtype) whose first dimension
+indexes the samples; ``make_model`` takes no
+argument and returns a freshly initialised ``torch.nn.Module`` (the runner seeds torch before
+calling it, so its initialisation must draw from torch's global generator); ``loss(outputs,
+targets)`` returns the *mean* loss of a batch as a 0-dim tensor; ``f_star`` is the loss's known
+minimum (Eve's f*, default 0). A plain tuple ``(inputs, targets, make_model, loss)`` or
+``(inputs, targets, make_model, loss, f_star)`` is accepted too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import math
+import os
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "BUILTIN_TASKS",
+    "Task",
+    "TaskError",
+    "digits_cnn",
+    "digits_logreg",
+    "glorot_uniform_",
+    "load_digits_tensors",
+    "resolve_task",
+    "task_slug",
+    "validate_task_spec",
+]
+
+
+class TaskError(ValueError):
+    """A task spec that names no task, cannot be imported, or returns something unusable."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """A training problem for a comparison: the training set, a model factory, the loss, f*.
+
+    Args:
+        inputs: the whole training set's inputs; the first dimension indexes the samples.
+        targets: the matching targets, same first dimension.
+        make_model: builds a freshly initialised model; called once per run after seeding torch,
+            so it must draw its random initialisation from torch's global generator.
+        loss: ``loss(model(inputs), targets)`` returns the mean loss of a batch (a 0-dim tensor).
+        f_star: the minimum of the loss (Eve's f*; 0 for cross-entropy without regularisation).
+        name: a display name; filled in from the spec when empty.
+
+    Example:
+        >>> import torch
+        >>> from eveopt.experiments import Task
+        >>> task = Task(
+        ...     inputs=torch.rand(32, 4),
+        ...     targets=torch.randint(0, 3, (32,)),
+        ...     make_model=lambda: torch.nn.Linear(4, 3),
+        ...     loss=torch.nn.CrossEntropyLoss(),
+        ... )
+        >>> task.num_samples
+        32
+    """
+
+    inputs: Any
+    targets: Any
+    make_model: Callable[[], torch.nn.Module]
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    f_star: float = 0.0
+    name: str = ""
+    _fingerprint: dict[str, str] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        inputs = _as_training_tensor(self.inputs)
+        targets = _as_training_tensor(self.targets)
+        if inputs.dim() == 0 or targets.dim() == 0:
+            raise TaskError("task inputs and targets must have a first dimension indexing samples")
+        if inputs.shape[0] != targets.shape[0]:
+            raise TaskError(
+                f"task inputs and targets disagree on the number of samples: "
+                f"{inputs.shape[0]} != {targets.shape[0]}"
+            )
+        if inputs.shape[0] == 0:
+            raise TaskError("task has an empty training set")
+        if not callable(self.make_model):
+            raise TaskError("task make_model must be callable with no argument")
+        if not callable(self.loss):
+            raise TaskError("task loss must be callable as loss(outputs, targets)")
+        if not isinstance(self.f_star, (int, float)) or not math.isfinite(self.f_star):
+            raise TaskError(f"task f_star must be a finite number, got {self.f_star!r}")
+        # The dataclass is frozen for users; normalising the fields is the one exception.
+        object.__setattr__(self, "inputs", inputs)
+        object.__setattr__(self, "targets", targets)
+        object.__setattr__(self, "f_star", float(self.f_star))
+
+    @property
+    def num_samples(self) -> int:
+        """The number of training samples."""
+        return int(self.inputs.shape[0])
+
+    def data_fingerprint(self) -> str:
+        """SHA-256 of the training data (dtypes, shapes and bytes), computed once."""
+        if "data" not in self._fingerprint:
+            digest = hashlib.sha256()
+            for tensor in (self.inputs, self.targets):
+                contiguous = tensor.detach().cpu().contiguous()
+                digest.update(f"{contiguous.dtype}{tuple(contiguous.shape)}".encode())
+                digest.update(contiguous.numpy().tobytes())
+            self._fingerprint["data"] = digest.hexdigest()
+        return self._fingerprint["data"]
+
+    def loss_description(self) -> str:
+        """A stable text naming the loss and its settings (part of a run's identity)."""
+        loss = self.loss
+        kind = type(loss)
+        if hasattr(loss, "__qualname__") and not hasattr(loss, "forward"):
+            return f"{getattr(loss, '__module__', '?')}.{loss.__qualname__}"
+        settings = {
+            key: value
+            for key, value in sorted(vars(loss).items())
+            if not key.startswith("_") and isinstance(value, (bool, int, float, str, type(None)))
+        }
+        return f"{kind.__module__}.{kind.__qualname__}{settings}"
+
+
+def _as_training_tensor(data: Any) -> torch.Tensor:
+    """A tensor as given, or an array made a tensor in torch's default float dtype if floating.
+
+    NumPy arrays are float64 by default; the model's parameters are float32.
+    """
+    import torch
+
+    if isinstance(data, torch.Tensor):
+        return data
+    tensor = torch.as_tensor(data)
+    return tensor.to(torch.get_default_dtype()) if tensor.is_floating_point() else tensor
+
+
+def glorot_uniform_(model: torch.nn.Module) -> torch.nn.Module:
+    """Glorot-uniform weights and zero biases for every conv and linear layer, as in the paper.
+
+    This is Keras' ``glorot_uniform`` (the authors' initialiser): ``U(-a, a)`` with
+    ``a = sqrt(6 / (fan_in + fan_out))``, fans counting the kernel's receptive field.
+
+    Example:
+        >>> import torch
+        >>> layer = glorot_uniform_(torch.nn.Linear(4, 2))
+        >>> bool((layer.bias == 0).all())
+        True
+    """
+    import torch
+
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)):
+            torch.nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+    return model
+
+
+def load_digits_tensors() -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-learn's handwritten digits: 1,797 8x8 images (N, 8, 8) in [0, 1] and labels (N,).
+
+    The data ships inside scikit-learn, so nothing is downloaded. Pixels (0..16) are divided
+    by 16.
+    """
+    import torch
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = torch.tensor(digits.images / 16.0, dtype=torch.float32)
+    labels = torch.tensor(digits.target, dtype=torch.int64)
+    return images, labels
+
+
+def _digits_cnn_model() -> torch.nn.Module:
+    from torch import nn
+
+    # The authors' 2-conv dropout CNN with Keras' default 'valid' padding; on 8x8 inputs the
+    # maps shrink 8 -> 6 -> 4 -> 2 (after pooling), so the dense layer sees 2*2*64 = 256 inputs.
+    model = nn.Sequential(
+        nn.Conv2d(1, 32, kernel_size=3),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, kernel_size=3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Dropout(0.25),
+        nn.Flatten(),
+        nn.Linear(2 * 2 * 64, 128),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(128, 10),
+    )
+    return glorot_uniform_(model)
+
+
+def _digits_logreg_model() -> torch.nn.Module:
+    from torch import nn
+
+    return glorot_uniform_(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)))
+
+
+def digits_cnn() -> Task:
+    """The embedded default task: the authors' 2-conv dropout CNN on the digits, cross-entropy.
+
+    conv 3x3 32, ReLU, conv 3x3 64, ReLU, max pool 2, dropout 0.25, dense 128, ReLU, dropout 0.5,
+    dense 10 (softmax inside the cross-entropy); Glorot-uniform weights; f* = 0.
+    """
+    import torch
+
+    images, labels = load_digits_tensors()
+    return Task(
+        inputs=images.unsqueeze(1),
+        targets=labels,
+        make_model=_digits_cnn_model,
+        loss=torch.nn.CrossEntropyLoss(),
+        f_star=0.0,
+        name="digits-cnn",
+    )
+
+
+def digits_logreg() -> Task:
+    """Multinomial logistic regression (one dense layer, softmax) on the digits, cross-entropy."""
+    import torch
+
+    images, labels = load_digits_tensors()
+    return Task(
+        inputs=images,
+        targets=labels,
+        make_model=_digits_logreg_model,
+        loss=torch.nn.CrossEntropyLoss(),
+        f_star=0.0,
+        name="digits-logreg",
+    )
+
+
+BUILTIN_TASKS: dict[str, tuple[Callable[[], Task], str]] = {
+    "digits-cnn": (digits_cnn, "2-conv dropout CNN on scikit-learn's 8x8 digits (1,797 images)"),
+    "digits-logreg": (digits_logreg, "logistic regression on scikit-learn's 8x8 digits"),
+}
+
+_MODULE_SPEC = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+_FUNCTION_NAME = re.compile(r"^[A-Za-z_]\w*$")
+
+
+def _valid_choices() -> str:
+    return ", ".join(BUILTIN_TASKS) + ", or package.module:function"
+
+
+def validate_task_spec(spec: str) -> None:
+    """Check a task spec's form without importing anything; raise :class:`TaskError` if wrong."""
+    if spec in BUILTIN_TASKS:
+        return
+    target, separator, function = spec.rpartition(":")
+    if not separator:
+        raise TaskError(f"unknown task {spec!r}: choose from {_valid_choices()}")
+    is_file = target.endswith(".py")
+    if not _FUNCTION_NAME.match(function) or not (is_file or _MODULE_SPEC.match(target)):
+        raise TaskError(
+            f"malformed task {spec!r}: give package.module:function or path/to/file.py:function"
+        )
+
+
+def _import_target(target: str) -> Any:
+    if target.endswith(".py"):
+        path = Path(target).resolve()
+        if not path.is_file():
+            raise TaskError(f"task file {target!r} does not exist")
+        module_name = f"_eveopt_task_{hashlib.sha256(str(path).encode()).hexdigest()[:12]}"
+        if module_name in sys.modules:
+            return sys.modules[module_name]
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:
+            raise TaskError(f"cannot import task file {target!r}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+        return module
+    # Like `python -m`, a module in the working directory is importable even from the
+    # console script, whose sys.path starts with the script's own folder.
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    return importlib.import_module(target)
+
+
+def _as_task(value: Any, spec: str) -> Task:
+    if isinstance(value, Task):
+        task = value
+    elif isinstance(value, tuple) and len(value) in (4, 5):
+        task = Task(*value)
+    else:
+        raise TaskError(
+            f"task function {spec!r} returned {type(value).__name__}: return an "
+            f"eveopt.experiments.Task or a tuple (inputs, targets, make_model, loss[, f_star])"
+        )
+    if not task.name:
+        object.__setattr__(task, "name", spec)
+    return task
+
+
+def resolve_task(spec: str) -> Task:
+    """Build the task a spec names: a built-in name or ``module:function`` / ``file.py:function``.
+
+    Raises :class:`TaskError` with a one-line reason when the spec names nothing usable.
+
+    Example:
+        >>> resolve_task("digits-logreg").num_samples
+        1797
+    """
+    validate_task_spec(spec)
+    if spec in BUILTIN_TASKS:
+        return BUILTIN_TASKS[spec][0]()
+    target, _, function_name = spec.rpartition(":")
+    try:
+        module = _import_target(target)
+    except TaskError:
+        raise
+    except ImportError as error:
+        raise TaskError(f"cannot import task module {target!r}: {error}") from error
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise TaskError(f"task module {target!r} has no function {function_name!r}")
+    try:
+        value = function()
+    except TaskError:
+        raise
+    except Exception as error:
+        raise TaskError(
+            f"task function {spec!r} failed: {type(error).__name__}: {error}"
+        ) from error
+    return _as_task(value, spec)
+
+
+def task_slug(spec: str) -> str:
+    """A file-name-safe form of a task spec, for the default output folder."""
+    stem = spec
+    if ":" in spec:
+        target, _, function = spec.rpartition(":")
+        stem = f"{Path(target).stem if target.endswith('.py') else target}-{function}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-") or "task"
