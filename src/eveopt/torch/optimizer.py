@@ -35,6 +35,7 @@ from eveopt.feedback import (
     validate_final_hyperparameters,
     validate_first_hyperparameters,
 )
+from eveopt.torch.distributed import average_loss_across_ranks, loss_sync_world_size
 from eveopt.torch.loss import LossLike, loss_to_device_scalar, loss_to_float
 from eveopt.warnings import EveWarning
 
@@ -86,6 +87,8 @@ class _LossFeedbackAdam(Optimizer):
         capturable: bool,
         differentiable: bool,
         require_loss: bool,
+        sync_loss: bool,
+        loss_group: Any,
     ) -> None:
         _validate_adam_arguments(lr, betas, eps, weight_decay)
         if fused and foreach:
@@ -109,6 +112,9 @@ class _LossFeedbackAdam(Optimizer):
         }
         self._warned: set[LossEvent] = set()
         self._tensor_cache: dict[int, _GroupTensors] = {}
+        # Not in the param groups: a process group cannot be saved in a state dict.
+        self.sync_loss = sync_loss
+        self.loss_group = loss_group
         super().__init__(params, defaults)
 
     # ----------------------------------------------------------------------------- subclass hooks
@@ -221,7 +227,9 @@ class _LossFeedbackAdam(Optimizer):
                 grad enabled. Do not combine with ``loss``.
             loss: this step's loss, computed on the same parameters and mini-batch as the
                 gradients: a 0-dim or one-element tensor (on any device), or a Python or NumPy
-                scalar. Python floats are used at full double precision.
+                scalar. Python floats are used at full double precision. Under
+                torch.distributed (more than one rank) it is first averaged over
+                ``loss_group`` unless ``sync_loss=False``: every rank must then call ``step``.
 
         Raises:
             ValueError: when both ``closure`` and ``loss`` are given, when the loss is not a
@@ -240,10 +248,13 @@ class _LossFeedbackAdam(Optimizer):
                 "Eve.step got no loss and require_loss=True; pass it: opt.step(loss=loss) "
                 "or opt.step(closure)."
             )
-        if self._on_device_path(loss):
-            self._step_on_device(loss)
+        feedback_loss = loss
+        if loss is not None and self.sync_loss and loss_sync_world_size(self.loss_group) > 1:
+            feedback_loss = average_loss_across_ranks(loss, self.loss_group)
+        if self._on_device_path(feedback_loss):
+            self._step_on_device(feedback_loss)
         else:
-            self._step_on_host(loss)
+            self._step_on_host(feedback_loss)
         return loss
 
     def _on_device_path(self, loss: object) -> bool:
@@ -524,6 +535,12 @@ class Eve(_LossFeedbackAdam):
         decoupled_weight_decay, maximize, foreach, fused, capturable, differentiable: as in
             ``torch.optim.Adam``. ``maximize`` also negates the loss for the feedback.
         require_loss: if True, a ``step()`` without a loss raises instead of warning.
+        sync_loss: under ``torch.distributed`` with more than one rank, average the loss over
+            ``loss_group`` before using it (default True), so that every replica computes the
+            same ``d_tilde``; without it, DDP/ZeRO/FSDP replicas silently drift apart. Turn it
+            off only when you already pass a global loss, or when not every rank calls ``step``
+            (pipeline parallelism: the collective would deadlock).
+        loss_group: the process group to average over (default: the default group).
 
     Edge cases (SPEC.md): a zero distance ``min(f_t, f_{t-1}) - f_star`` gives ``d_hat = 1`` if
     the loss did not change, else ``c``; a loss below ``f_star`` warns once and proceeds; a NaN or
@@ -572,6 +589,8 @@ class Eve(_LossFeedbackAdam):
         capturable: bool = False,
         differentiable: bool = False,
         require_loss: bool = False,
+        sync_loss: bool = True,
+        loss_group: Any = None,
     ) -> None:
         adam_betas, beta3 = _split_betas(betas, beta3, FINAL_DEFAULTS.beta3)
         validate_final_hyperparameters(beta3, c, f_star)
@@ -594,6 +613,8 @@ class Eve(_LossFeedbackAdam):
             capturable=capturable,
             differentiable=differentiable,
             require_loss=require_loss,
+            sync_loss=sync_loss,
+            loss_group=loss_group,
         )
 
     def _feedback(self, state: FeedbackState, loss: float | None) -> FeedbackUpdate:
@@ -635,7 +656,7 @@ class Eve2016(_LossFeedbackAdam):
 
     Args:
         params, lr, betas, eps, weight_decay, amsgrad, decoupled_weight_decay, foreach, fused,
-        capturable, differentiable, require_loss: as for :class:`Eve`.
+        capturable, differentiable, require_loss, sync_loss, loss_group: as for :class:`Eve`.
         beta3: smoothing of ``d`` (default 0.999).
         k, K: the thresholds ``0 <= k <= K`` on the relative change of the smoothed loss
             (defaults 0.1 and 10).
@@ -678,6 +699,8 @@ class Eve2016(_LossFeedbackAdam):
         capturable: bool = False,
         differentiable: bool = False,
         require_loss: bool = False,
+        sync_loss: bool = True,
+        loss_group: Any = None,
     ) -> None:
         if maximize:
             raise ValueError(
@@ -701,6 +724,8 @@ class Eve2016(_LossFeedbackAdam):
             capturable=capturable,
             differentiable=differentiable,
             require_loss=require_loss,
+            sync_loss=sync_loss,
+            loss_group=loss_group,
         )
 
     def _feedback(self, state: FeedbackState, loss: float | None) -> FeedbackUpdate:
