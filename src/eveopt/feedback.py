@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import enum
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -116,9 +117,9 @@ class FeedbackUpdate(NamedTuple):
 def validate_final_hyperparameters(beta3: float, c: float, f_star: float) -> None:
     """Raise ``ValueError`` naming the argument if a final-version hyperparameter is invalid."""
     _check_beta3(beta3)
-    if not (isinstance(c, int | float) and c >= 1.0 and math.isfinite(c)):
+    if not (_is_real(c) and c >= 1.0 and math.isfinite(c)):
         raise ValueError(f"Invalid c: {c!r}; the clip constant must be a finite number >= 1.")
-    if not (isinstance(f_star, int | float) and math.isfinite(f_star)):
+    if not (_is_real(f_star) and math.isfinite(f_star)):
         raise ValueError(
             f"Invalid f_star: {f_star!r}; it must be a finite lower bound of the loss "
             "(0.0 for cross-entropy or squared error without regularisation)."
@@ -128,14 +129,19 @@ def validate_final_hyperparameters(beta3: float, c: float, f_star: float) -> Non
 def validate_first_hyperparameters(beta3: float, k: float, K: float) -> None:
     """Raise ``ValueError`` naming the argument if a first-version hyperparameter is invalid."""
     _check_beta3(beta3)
-    if not (isinstance(k, int | float) and k >= 0.0 and math.isfinite(k)):
+    if not (_is_real(k) and k >= 0.0 and math.isfinite(k)):
         raise ValueError(f"Invalid k: {k!r}; the lower threshold must be a finite number >= 0.")
-    if not (isinstance(K, int | float) and k <= K and math.isfinite(K)):
+    if not (_is_real(K) and k <= K and math.isfinite(K)):
         raise ValueError(f"Invalid K: {K!r}; the upper threshold must be finite and >= k ({k}).")
 
 
+def _is_real(value: object) -> bool:
+    """A real number (Python or NumPy), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def _check_beta3(beta3: float) -> None:
-    if not (isinstance(beta3, int | float) and 0.0 <= beta3 < 1.0):
+    if not (_is_real(beta3) and 0.0 <= beta3 < 1.0):
         raise ValueError(f"Invalid beta3: {beta3!r}; it must satisfy 0 <= beta3 < 1.")
 
 

@@ -546,3 +546,64 @@ def test_deep_copied_optimizer_steps_and_warns() -> None:
     clone.param_groups[0]["params"] = [weight]
     weight.grad = torch.ones_like(weight)
     assert len(collect_warnings(lambda: clone.step())) == 1
+
+
+@pytest.mark.parametrize("loss", [torch.tensor(1.0), 1.0], ids=["tensor", "float"])
+def test_loss_passed_positionally_says_how_to_pass_it(loss: Any) -> None:
+    weight = torch.nn.Parameter(torch.zeros(1))
+    opt = Eve([weight])
+    weight.grad = torch.ones_like(weight)
+    with pytest.raises(ValueError, match=r"opt\.step\(loss=loss\)"):
+        opt.step(loss)
+    assert weight.item() == 0.0
+
+
+def test_a_step_that_fails_in_a_later_group_moves_nothing() -> None:
+    linear = torch.nn.Linear(3, 2)
+    embedding = torch.nn.Embedding(5, 3, sparse=True)
+    opt = Eve([{"params": linear.parameters()}, {"params": embedding.parameters()}])
+    out = linear(embedding(torch.tensor([1, 2]))).sum()
+    out.backward()
+    before = [p.detach().clone() for p in linear.parameters()]
+    with pytest.raises(RuntimeError, match="sparse gradients"):
+        opt.step(loss=out)
+    assert all(torch.equal(a, b) for a, b in zip(before, linear.parameters(), strict=True))
+    assert opt.feedback_state().steps == 0
+
+
+def test_a_parameter_swapped_into_a_group_is_the_one_updated() -> None:
+    first, second = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+    eve = Eve([first], lr=0.1, c=1.0, foreach=True)
+    adam = torch.optim.Adam([first.detach().clone().requires_grad_()], lr=0.1, foreach=True)
+    for opt, param in ((eve, first), (adam, adam.param_groups[0]["params"][0])):
+        param.grad = torch.ones_like(param)
+        opt.step(loss=1.0) if opt is eve else opt.step()
+    swapped = second.detach().clone().requires_grad_()
+    for opt, param in ((eve, second), (adam, swapped)):
+        opt.param_groups[0]["params"][0] = param
+        param.grad = torch.ones_like(param)
+        opt.step(loss=1.0) if opt is eve else opt.step()
+    assert torch.equal(second, swapped)
+    assert second[0].item() < 1.0  # the new parameter moved
+
+
+def test_warnings_point_at_the_line_that_called_step() -> None:
+    weight = torch.nn.Parameter(torch.zeros(1))
+    opt = Eve([weight])
+    weight.grad = torch.ones_like(weight)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        opt.step()  # the warned line
+    assert caught[0].filename == __file__
+    with open(__file__) as source:
+        assert "the warned line" in source.readlines()[caught[0].lineno - 1]
+
+
+def test_numpy_and_tensor_hyperparameters_are_accepted_and_bools_rejected() -> None:
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    opt = Eve(params, betas=(torch.tensor(0.8), torch.tensor(0.9)), beta3=np.float32(0.5),
+              c=np.float64(5.0), f_star=np.float32(0.0))  # fmt: skip
+    assert opt.param_groups[0]["betas"] == (pytest.approx(0.8), pytest.approx(0.9))
+    assert opt.param_groups[0]["c"] == 5.0
+    with pytest.raises(ValueError, match="Invalid c"):
+        Eve(params, c=True)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
@@ -36,7 +38,7 @@ from eveopt.feedback import (
     validate_first_hyperparameters,
 )
 from eveopt.torch.distributed import average_loss_across_ranks, loss_sync_world_size
-from eveopt.torch.loss import LossLike, loss_to_device_scalar, loss_to_float
+from eveopt.torch.loss import LossLike, check_loss_tensor, loss_to_device_scalar, loss_to_float
 from eveopt.warnings import EveWarning
 
 __all__ = ["Eve", "Eve2016", "LossLike"]
@@ -57,6 +59,13 @@ class _GroupTensors(NamedTuple):
     max_exp_avg_sqs: tuple[Tensor, ...]
     state_steps: tuple[Tensor, ...]
     has_complex: bool
+
+
+class _PreparedGroup(NamedTuple):
+    """A group's gradients for this step and its cached parameter and state lists."""
+
+    grads: list[Tensor]
+    tensors: _GroupTensors
 
 
 class _LossFeedbackAdam(Optimizer):
@@ -235,6 +244,11 @@ class _LossFeedbackAdam(Optimizer):
             ValueError: when both ``closure`` and ``loss`` are given, when the loss is not a
                 scalar, or (with ``require_loss=True``) when there is no loss. Nothing changes then.
         """
+        if closure is not None and not callable(closure):
+            raise ValueError(
+                f"Eve.step's first argument is a closure, got a {type(closure).__name__}; "
+                "pass the loss by keyword: opt.step(loss=loss)."
+            )
         if closure is not None and loss is not None:
             raise ValueError(
                 "Eve.step got both a closure and loss=; pass the loss one way: "
@@ -248,13 +262,16 @@ class _LossFeedbackAdam(Optimizer):
                 "Eve.step got no loss and require_loss=True; pass it: opt.step(loss=loss) "
                 "or opt.step(closure)."
             )
+        _validate_loss(loss)
+        # Everything that can fail is checked for every group before any parameter moves.
+        prepared = [self._prepare_group(group) for group in self.param_groups]
         feedback_loss = loss
         if loss is not None and self.sync_loss and loss_sync_world_size(self.loss_group) > 1:
             feedback_loss = average_loss_across_ranks(loss, self.loss_group)
         if self._on_device_path(feedback_loss):
-            self._step_on_device(feedback_loss)
+            self._step_on_device(feedback_loss, prepared)
         else:
-            self._step_on_host(feedback_loss)
+            self._step_on_host(feedback_loss, prepared)
         return loss
 
     def _on_device_path(self, loss: object) -> bool:
@@ -276,7 +293,7 @@ class _LossFeedbackAdam(Optimizer):
             or _first_param_device(self).type != "cpu"
         )
 
-    def _step_on_host(self, loss: object) -> None:
+    def _step_on_host(self, loss: object, prepared: list[_PreparedGroup]) -> None:
         loss_value = loss_to_float(loss)
         objective = loss_value
         if objective is not None and self.param_groups[0]["maximize"]:
@@ -288,15 +305,15 @@ class _LossFeedbackAdam(Optimizer):
             else self._feedback(previous, objective)
         )
         d_tilde = update.state.d_tilde
-        for group in self.param_groups:
+        for group, tensors in zip(self.param_groups, prepared, strict=True):
             lr, eps = self._adam_lr_and_eps(group["lr"], group["eps"], d_tilde)
-            self._adam_step(group, lr, eps)
+            self._adam_step(group, tensors, lr, eps)
         for group in self.param_groups:
             _write_state(group, update.state)
         if update.event is not None:
             self._warn_once(update.event, loss_value, update.state)
 
-    def _step_on_device(self, loss: object) -> None:
+    def _step_on_device(self, loss: object, prepared: list[_PreparedGroup]) -> None:
         """The feedback and lr / d_tilde as 0-dim device tensors: no ``.item()``, no branch on
         a value. Edge cases apply through ``where``, silently (a warning would need a read).
         """
@@ -322,9 +339,9 @@ class _LossFeedbackAdam(Optimizer):
         # PyTorch's CPU fused kernel reads a float64 lr exactly like a float lr; the CUDA one
         # takes a float32 tensor, as torch.optim.Adam documents for a tensor lr.
         lr_dtype = torch.float64 if device.type == "cpu" else torch.float32
-        for group in self.param_groups:
+        for group, tensors in zip(self.param_groups, prepared, strict=True):
             lr = torch.as_tensor(group["lr"], dtype=state_dtype, device=device) / d_tilde
-            self._adam_step(group, lr.to(lr_dtype), group["eps"])
+            self._adam_step(group, tensors, lr.to(lr_dtype), group["eps"])
         for group in self.param_groups:
             group["d_tilde"], group["prev_loss"], group["feedback_steps"] = new_state
 
@@ -350,16 +367,25 @@ class _LossFeedbackAdam(Optimizer):
         found_inf = getattr(self, "found_inf", None)
         return found_inf is not None and bool(found_inf.item() != 0)
 
-    def _adam_step(self, group: dict[str, Any], lr: float | Tensor, eps: float) -> None:
-        grads_or_none = [param.grad for param in group["params"]]
-        with_grad = tuple(grad is not None for grad in grads_or_none)
+    def _prepare_group(self, group: dict[str, Any]) -> _PreparedGroup:
+        """This step's gradients and the group's Adam state; raises before anything moves."""
+        params = group["params"]
+        grads_or_none = [param.grad for param in params]
         grads = [grad for grad in grads_or_none if grad is not None]
         if any(grad.is_sparse for grad in grads):
             raise RuntimeError(
                 "Eve does not support sparse gradients (neither does Adam); "
                 "use dense gradients, or torch.optim.SparseAdam for sparse embeddings."
             )
-        tensors = self._group_tensors(group, with_grad)
+        with_grad = tuple(
+            id(param) for param, grad in zip(params, grads_or_none, strict=True) if grad is not None
+        )
+        return _PreparedGroup(grads, self._group_tensors(group, with_grad))
+
+    def _adam_step(
+        self, group: dict[str, Any], prepared: _PreparedGroup, lr: float | Tensor, eps: float
+    ) -> None:
+        tensors, grads = prepared.tensors, prepared.grads
         beta1, beta2 = group["betas"]
         adam_kernel(
             list(tensors.params),
@@ -385,18 +411,18 @@ class _LossFeedbackAdam(Optimizer):
             decoupled_weight_decay=group["decoupled_weight_decay"],
         )
 
-    def _group_tensors(self, group: dict[str, Any], with_grad: tuple[bool, ...]) -> _GroupTensors:
+    def _group_tensors(self, group: dict[str, Any], with_grad: tuple[int, ...]) -> _GroupTensors:
         """The group's parameters with a gradient and their Adam state, cached between steps.
 
         Walking thousands of parameters and their state dicts costs more than a fused kernel on
-        small tensors, so the lists are kept while the parameter set, the set with gradients and
-        the flags are unchanged, and while the state tensors are the same objects (checked on
+        small tensors, so the lists are kept while the parameters with a gradient (by identity;
+        the cache holds them, so no identity is reused) and the flags are unchanged, and while
+        the state tensors are the same objects (checked on
         the first one; ``load_state_dict`` and ``add_param_group`` drop the cache). Replacing
         state tensors in ``optimizer.state`` by hand is not supported, as in other fused
         optimizers; modify them in place instead.
         """
         key = (
-            id(group["params"]),
             with_grad,
             group["amsgrad"],
             group["fused"],
@@ -496,7 +522,7 @@ class _LossFeedbackAdam(Optimizer):
                 "f_star|. Reported once per optimizer."
             ),
         }
-        warnings.warn(messages[event], EveWarning, stacklevel=5)
+        warnings.warn(messages[event], EveWarning, stacklevel=_caller_stacklevel())
 
 
 class Eve(_LossFeedbackAdam):
@@ -769,6 +795,8 @@ def _validate_adam_arguments(
     if not (lr >= 0.0 and math.isfinite(float(lr))):
         raise ValueError(f"Invalid lr: {float(lr)!r}; it must be a finite number >= 0.")
     for index, beta in enumerate(betas):
+        if isinstance(beta, Tensor) and beta.numel() == 1:
+            beta = float(beta)  # Adam accepts one-element tensor betas
         if not (isinstance(beta, numbers.Real) and 0.0 <= beta < 1.0):
             raise ValueError(f"Invalid betas[{index}]: {beta!r}; it must satisfy 0 <= beta < 1.")
     if not (isinstance(eps, numbers.Real) and eps >= 0.0):
@@ -782,6 +810,34 @@ def _step_dtype(fused: bool | None) -> torch.dtype:
     if fused:
         return torch.float32
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+_INTERNAL_DIRS = (
+    os.path.dirname(os.path.abspath(__file__)) + os.sep,
+    os.path.dirname(os.path.abspath(torch.__file__)) + os.sep,
+)
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the user's line calling ``step``.
+
+    Counts the frames of eveopt's optimizer and of torch (its step wrappers, GradScaler, ZeRO)
+    above the caller of ``warnings.warn``.
+    """
+    level = 2  # 1 is _warn_once itself
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(_INTERNAL_DIRS):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
+
+
+def _validate_loss(loss: object) -> None:
+    """Reject a malformed loss before anything changes (tensors: metadata only, no host read)."""
+    if isinstance(loss, Tensor):
+        check_loss_tensor(loss)
+    elif loss is not None:
+        loss_to_float(loss)
 
 
 def _choose_kernel_path(group: dict[str, Any]) -> None:
