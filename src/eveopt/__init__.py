@@ -16,12 +16,12 @@ from eveopt.warnings import EveWarning
 
 __version__ = "0.1.0"
 
-__all__ = ["Eve", "Eve2016", "EveWarning", "__version__"]
+__all__ = ["Eve", "Eve2016", "EveWarning", "LossAverager", "LossFeed", "__version__"]
 
 if TYPE_CHECKING:
-    from eveopt.torch import Eve, Eve2016
+    from eveopt.torch import Eve, Eve2016, LossAverager, LossFeed
 
-_TORCH_ATTRIBUTES = frozenset({"Eve", "Eve2016"})
+_TORCH_ATTRIBUTES = frozenset({"Eve", "Eve2016", "LossAverager", "LossFeed"})
 
 
 def __getattr__(name: str) -> Any:

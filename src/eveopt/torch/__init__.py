@@ -9,6 +9,7 @@ except ImportError as error:  # pragma: no cover - exercised only without torch 
         "eveopt.Eve needs PyTorch, which is not installed: pip install 'eveopt[torch]'"
     ) from error
 
+from eveopt.torch.loops import LossAverager, LossFeed
 from eveopt.torch.optimizer import Eve, Eve2016
 
-__all__ = ["Eve", "Eve2016"]
+__all__ = ["Eve", "Eve2016", "LossAverager", "LossFeed"]
