@@ -369,6 +369,24 @@ class _LossFeedbackAdam(Optimizer):
 
     def _prepare_group(self, group: dict[str, Any]) -> _PreparedGroup:
         """This step's gradients and the group's Adam state; raises before anything moves."""
+        if torch.compiler.is_compiling():
+            # torch.compile runs _init_group eagerly (Adam's signature) and guards on the
+            # state, so the compiled step needs no cache of its own.
+            lists: tuple[list[Tensor], ...] = ([], [], [], [], [], [])
+            has_complex = self._init_group(group, *lists)
+            params_, grads_, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps = lists
+            return _PreparedGroup(
+                grads_,
+                _GroupTensors(
+                    (),
+                    tuple(params_),
+                    tuple(exp_avgs),
+                    tuple(exp_avg_sqs),
+                    tuple(max_exp_avg_sqs),
+                    tuple(state_steps),
+                    has_complex,
+                ),
+            )
         params = group["params"]
         grads_or_none = [param.grad for param in params]
         grads = [grad for grad in grads_or_none if grad is not None]
@@ -431,7 +449,18 @@ class _LossFeedbackAdam(Optimizer):
         cached = self._tensor_cache.get(id(group))
         if cached is not None and cached.key == key and self._state_unchanged(cached):
             return cached
-        tensors = self._init_group(group, key)
+        lists: tuple[list[Tensor], ...] = ([], [], [], [], [], [])
+        has_complex = self._init_group(group, *lists)
+        params, _, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps = lists
+        tensors = _GroupTensors(
+            key,
+            tuple(params),
+            tuple(exp_avgs),
+            tuple(exp_avg_sqs),
+            tuple(max_exp_avg_sqs),
+            tuple(state_steps),
+            has_complex,
+        )
         self._tensor_cache[id(group)] = tensors
         return tensors
 
@@ -441,24 +470,36 @@ class _LossFeedbackAdam(Optimizer):
         state = self.state.get(cached.params[0])
         return state is not None and state.get("exp_avg") is cached.exp_avgs[0]
 
-    def _init_group(self, group: dict[str, Any], key: tuple[Any, ...]) -> _GroupTensors:
+    def _init_group(
+        self,
+        group: dict[str, Any],
+        params: list[Tensor],
+        grads: list[Tensor],
+        exp_avgs: list[Tensor],
+        exp_avg_sqs: list[Tensor],
+        max_exp_avg_sqs: list[Tensor],
+        state_steps: list[Tensor],
+    ) -> bool:
         """Collect the parameters with a gradient and their Adam state (created lazily).
 
-        The state is exactly ``torch.optim.Adam``'s (``step``, ``exp_avg``, ``exp_avg_sq``,
-        ``max_exp_avg_sq``), with the same dtypes and devices, so Adam checkpoints interoperate.
+        The signature and the state are exactly ``torch.optim.Adam``'s (``step``, ``exp_avg``,
+        ``exp_avg_sq``, ``max_exp_avg_sq``, same dtypes and devices), so Adam checkpoints
+        interoperate and ``torch.compile`` runs it eagerly as it does Adam's. Returns whether a
+        parameter is complex.
         """
-        params: list[Tensor] = []
-        exp_avgs: list[Tensor] = []
-        exp_avg_sqs: list[Tensor] = []
-        max_exp_avg_sqs: list[Tensor] = []
-        state_steps: list[Tensor] = []
         has_complex = False
         on_device_step = group["capturable"] or group["fused"]
         for param in group["params"]:
             if param.grad is None:
                 continue
+            if param.grad.is_sparse:
+                raise RuntimeError(
+                    "Eve does not support sparse gradients (neither does Adam); "
+                    "use dense gradients, or torch.optim.SparseAdam for sparse embeddings."
+                )
             has_complex |= torch.is_complex(param)
             params.append(param)
+            grads.append(param.grad)
             state = self.state[param]
             if len(state) == 0:
                 if group["fused"]:
@@ -479,15 +520,7 @@ class _LossFeedbackAdam(Optimizer):
             if group["amsgrad"]:
                 max_exp_avg_sqs.append(state["max_exp_avg_sq"])
             state_steps.append(state["step"])
-        return _GroupTensors(
-            key,
-            tuple(params),
-            tuple(exp_avgs),
-            tuple(exp_avg_sqs),
-            tuple(max_exp_avg_sqs),
-            tuple(state_steps),
-            has_complex,
-        )
+        return has_complex
 
     def _warn_once(self, event: LossEvent, loss: float | None, state: FeedbackState) -> None:
         if event in self._warned:
