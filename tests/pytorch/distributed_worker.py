@@ -30,7 +30,14 @@ def rank_batch(step: int, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def train(kind: str, rank: int) -> dict[str, Any]:
-    model = DistributedDataParallel(make_model())
+    if kind == "fsdp2":
+        from torch.distributed.fsdp import fully_shard
+
+        sharded = make_model()
+        fully_shard(sharded)  # parameters become DTensors sharded over the two ranks
+        model: Any = sharded
+    else:
+        model = DistributedDataParallel(make_model())
     if kind == "zero":
         opt: torch.optim.Optimizer = ZeroRedundancyOptimizer(
             model.parameters(), optimizer_class=Eve, lr=1e-2
@@ -44,10 +51,11 @@ def train(kind: str, rank: int) -> dict[str, Any]:
         loss.backward()
         opt.step(loss=loss)
     eve = opt.optim if isinstance(opt, ZeroRedundancyOptimizer) else opt
-    return {
-        "params": [p.detach().clone() for p in model.module.parameters()],
-        "d": eve.d,  # type: ignore[union-attr]
-    }
+    if kind == "fsdp2":
+        params = [p.detach().full_tensor() for p in model.parameters()]
+    else:
+        params = [p.detach().clone() for p in model.module.parameters()]
+    return {"params": params, "d": eve.d}  # type: ignore[union-attr]
 
 
 def worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
@@ -60,7 +68,7 @@ def worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
     )
     torch.set_num_threads(1)
     try:
-        results = {kind: train(kind, rank) for kind in ("ddp", "ddp-no-sync", "zero")}
+        results = {kind: train(kind, rank) for kind in ("ddp", "ddp-no-sync", "zero", "fsdp2")}
         torch.save(results, Path(out_dir) / f"rank{rank}.pt")
     finally:
         dist.destroy_process_group()

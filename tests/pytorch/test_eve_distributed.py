@@ -88,3 +88,15 @@ def test_ddp_equals_single_process_on_the_concatenated_batch(
     assert ddp["d"] == pytest.approx(opt.d, rel=1e-5)
     for a, b in zip(model.parameters(), ddp["params"], strict=True):
         torch.testing.assert_close(a.detach(), b, rtol=1e-4, atol=1e-5)
+
+
+def test_fsdp2_sharded_replicas_agree_and_match_ddp(rank_results: list[dict[str, Any]]) -> None:
+    """fully_shard: DTensor parameters on the fused kernel, the loss averaged as under DDP."""
+    first, second = (result["fsdp2"] for result in rank_results)
+    assert first["d"] == second["d"] != 1.0
+    for a, b in zip(first["params"], second["params"], strict=True):
+        assert torch.equal(a, b)
+    ddp = rank_results[0]["ddp"]
+    assert first["d"] == pytest.approx(ddp["d"], rel=1e-6)
+    for a, b in zip(first["params"], ddp["params"], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
