@@ -322,7 +322,8 @@ class _LossFeedbackAdam(Optimizer):
         previous = self._state_on_device(device, state_dtype)
         if loss is None:
             new_state = previous
-            self._warn_once(LossEvent.MISSING, None, self.feedback_state())
+            if LossEvent.MISSING not in self._warned:  # the message reads d_tilde: warn once
+                self._warn_once(LossEvent.MISSING, None, self.feedback_state())
         else:
             value = loss_to_device_scalar(loss, device, state_dtype)
             if self.param_groups[0]["maximize"]:
