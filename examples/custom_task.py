@@ -24,8 +24,9 @@ function that takes no argument and returns an :class:`eveopt.experiments.Task`:
 The function may also return a tuple ``(inputs, targets, make_model, loss[, f_star])``. It is
 called in the main process and once in each ``--jobs`` worker process, so it must build the same
 data each time (seed any randomness). A run's identity includes hashes of the data, of the
-model's structure and initial weights and of the loss, so editing this file never reuses a stale
-result.
+model's structure and initial weights, of the loss, and of the source code that defines the task
+(this whole file, and the files of the model's classes and of the loss), so editing this file
+never reuses a stale result.
 """
 
 from __future__ import annotations

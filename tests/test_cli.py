@@ -57,6 +57,10 @@ def test_python_m_eveopt_is_the_command() -> None:
     assert result.stdout.strip() == f"eveopt {__version__}"
 
 
+# A quick comparison: a bad input that were accepted would end the test in seconds, not hours.
+_QUICK = ["--task", "digits-logreg", "--optimizers", "adam", "--lrs", "1", "--epochs", "1"]
+
+
 def _bad_inputs(tmp_path: Path) -> list[tuple[list[str], list[str]]]:
     a_file = tmp_path / "a-file"
     return [
@@ -77,13 +81,16 @@ def _bad_inputs(tmp_path: Path) -> list[tuple[list[str], list[str]]]:
         (["--epochs", "2.5"], ["--epochs", "not an integer"]),
         (["--batch-size", "0"], ["--batch-size", "positive integer"]),
         (["--seed", "-1"], ["--seed", "non-negative integer"]),
+        ([*_QUICK, "--seed", "99999999999999999999999"], ["--seed", "at most 2**63 - 1"]),
+        ([*_QUICK, "--seed", str(2**63)], ["--seed", "at most 2**63 - 1"]),
+        ([*_QUICK, "--out", ""], ["--out", "must not be empty"]),
         (["--jobs", "0"], ["--jobs", "positive integer"]),
         (["--out", str(a_file / "out")], ["cannot create --out", "is not a directory"]),
         (["--out", str(a_file)], ["exists and is not a directory"]),
     ]
 
 
-@pytest.mark.parametrize("case", range(20))
+@pytest.mark.parametrize("case", range(23))
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     case: int,
     tmp_path: Path,
@@ -91,7 +98,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     cases = _bad_inputs(tmp_path)
-    assert len(cases) == 20
+    assert len(cases) == 23
     arguments, expected = cases[case]
     (tmp_path / "a-file").write_text("not a folder")
     monkeypatch.chdir(tmp_path)

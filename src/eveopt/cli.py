@@ -12,7 +12,6 @@ import math
 import re
 import sys
 import textwrap
-from pathlib import Path
 from typing import Any, NoReturn
 
 from eveopt import __version__
@@ -22,6 +21,7 @@ from eveopt.experiments.compare import (
     DEFAULT_LR_GRID,
     DEFAULT_SEED,
     DEFAULT_TASK,
+    MAX_SEED,
     CompareConfig,
     ConfigError,
     Interrupted,
@@ -78,12 +78,22 @@ def _integer(text: str, minimum: int, what: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    value = _integer(text, 0, "a non-negative")
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be at most 2**63 - 1 = {MAX_SEED}, got {value}")
+    return value
+
+
+def _folder(text: str) -> str:
+    # Not Path: Path("") is ".", which would write into the working directory unasked.
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty (give . for the working directory)")
+    return text
+
+
 def _positive_int(text: str) -> int:
     return _integer(text, 1, "a positive")
-
-
-def _non_negative_int(text: str) -> int:
-    return _integer(text, 0, "a non-negative")
 
 
 def _quick_grid_text() -> str:
@@ -149,7 +159,7 @@ def _add_compare(subparsers: argparse._SubParsersAction[_Parser]) -> None:
     lr_choice.add_argument(
         "--lr-grid",
         choices=GRID_NAMES,
-        default=DEFAULT_LR_GRID,
+        default=None,  # DEFAULT_LR_GRID unless --lrs is given (CompareConfig decides)
         help=(
             f"learning-rate grid (default: {DEFAULT_LR_GRID}). quick: 3 lrs per optimizer "
             f"({_quick_grid_text()}). paper: the paper's {len(PAPER_LRS)} lrs "
@@ -172,12 +182,12 @@ def _add_compare(subparsers: argparse._SubParsersAction[_Parser]) -> None:
     )
     parser.add_argument(
         "--seed",
-        type=_non_negative_int,
+        type=_seed,
         default=DEFAULT_SEED,
         metavar="N",
         help=(
-            f"seed of the initial weights, batch order and dropout, the same for every run "
-            f"(default: {DEFAULT_SEED})"
+            f"seed of the initial weights, batch order and dropout, the same for every run, "
+            f"0 to 2**63 - 1 (default: {DEFAULT_SEED})"
         ),
     )
     parser.add_argument(
@@ -192,7 +202,7 @@ def _add_compare(subparsers: argparse._SubParsersAction[_Parser]) -> None:
     )
     parser.add_argument(
         "--out",
-        type=Path,
+        type=_folder,
         default=None,
         metavar="DIR",
         help=(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +97,97 @@ def test_a_changed_setting_never_reuses_a_stale_run(
     assert len(executed) == 2
     assert executed[0] != executed[1]
     assert len(list((tmp_path / "runs").iterdir())) == 2
+
+
+# A user's task in two modules, as in the trial that found stale reuse: the model's forward
+# picks its activation by a module constant, the loss scales by one, a layer lives elsewhere.
+EDITED_TASK = """
+import torch
+
+from eveopt.experiments import Task
+from edited_layers import Shift
+
+ACTIVATION = "relu"
+SCALE = 1.0
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 1)
+        self.shift = Shift()
+
+    def forward(self, x):
+        return self.shift(getattr(torch, ACTIVATION)(self.linear(x))).flatten()
+
+
+def loss(outputs, targets):
+    return SCALE * torch.nn.functional.mse_loss(outputs, targets)
+
+
+def make_task():
+    inputs = torch.linspace(-1.0, 1.0, 32).reshape(16, 2)
+    return Task(inputs, inputs.sum(dim=1), Net, loss)
+"""
+EDITED_LAYERS = """
+import torch
+
+OFFSET = 0.0
+
+
+class Shift(torch.nn.Module):
+    def forward(self, x):
+        return x + OFFSET
+"""
+EDITED_MODULES = ("edited_task", "edited_layers")
+
+
+@pytest.fixture
+def edited_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A folder on sys.path holding the two modules of a user task; they are unloaded after."""
+    folder = tmp_path / "task"
+    folder.mkdir()
+    (folder / "edited_task.py").write_text(EDITED_TASK)
+    (folder / "edited_layers.py").write_text(EDITED_LAYERS)
+    monkeypatch.syspath_prepend(str(folder))
+    # An edit within the second of the first import could otherwise load a stale .pyc.
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    yield folder
+    for name in EDITED_MODULES:
+        sys.modules.pop(name, None)
+
+
+@pytest.mark.parametrize(
+    ("filename", "old", "new"),
+    [
+        ("edited_task.py", 'ACTIVATION = "relu"', 'ACTIVATION = "tanh"'),
+        ("edited_task.py", "SCALE = 1.0", "SCALE = 2.0"),
+        ("edited_layers.py", "OFFSET = 0.0", "OFFSET = 1.0"),
+    ],
+    ids=["forward", "loss", "layer-module"],
+)
+def test_editing_the_tasks_code_never_reuses_a_stale_run(
+    tmp_path: Path, edited_task: Path, executed: list[str], filename: str, old: str, new: str
+) -> None:
+    arguments = ["--task", "edited_task:make_task", "--optimizers", "adam", "--lrs", "1e-2"]
+    arguments += ["--epochs", "1", "--jobs", "1"]
+
+    def compare_as_a_new_command() -> None:
+        for name in EDITED_MODULES:  # a new process imports the task's modules afresh
+            sys.modules.pop(name, None)
+        importlib.invalidate_caches()
+        _compare(arguments, tmp_path / "out")
+
+    compare_as_a_new_command()
+    compare_as_a_new_command()
+    assert len(executed) == 1  # the same code: the run is reused
+    edited = edited_task / filename
+    edited.write_text(edited.read_text().replace(old, new))
+    compare_as_a_new_command()
+    assert len(executed) == 2
+    assert executed[1] != executed[0]
+    compare_as_a_new_command()
+    assert len(executed) == 2
 
 
 def test_ctrl_c_keeps_finished_runs_and_rerunning_resumes(

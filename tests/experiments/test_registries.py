@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
 import torch
 
+from eveopt.experiments.compare import task_fingerprint
 from eveopt.experiments.grids import PAPER_LRS, QUICK_LRS, grid_lrs
 from eveopt.experiments.optimizers import OPTIMIZERS
-from eveopt.experiments.tasks import Task, TaskError, resolve_task, task_slug
+from eveopt.experiments.tasks import (
+    Task,
+    TaskError,
+    resolve_task,
+    source_fingerprint,
+    task_slug,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -112,6 +120,40 @@ def test_the_loss_settings_are_part_of_the_task_identity() -> None:
     assert base.loss_description() != smoothed.loss_description()
     functional = Task(base.inputs, base.targets, base.make_model, torch.nn.functional.cross_entropy)
     assert functional.loss_description() == "torch.nn.functional.cross_entropy"
+
+
+def test_the_code_fingerprint_hashes_the_code_never_addresses(tmp_path: Path) -> None:
+    source = tmp_path / "lambda_task.py"
+    source.write_text(
+        "import functools, torch\n"
+        "F_STAR = 0.0\n"
+        "def make():\n"
+        "    return (torch.zeros(4, 2), torch.zeros(4), lambda: torch.nn.Linear(2, 1),\n"
+        "            functools.partial(torch.nn.functional.mse_loss, reduction='mean'), F_STAR)\n"
+    )
+    spec = f"{source}:make"
+    first = task_fingerprint(resolve_task(spec), 0)
+    # Built again: new functions and classes at new addresses, the same code, the same id.
+    assert task_fingerprint(resolve_task(spec), 0) == first
+    source.write_text(source.read_text().replace("F_STAR = 0.0", "F_STAR = 0.5"))
+    edited = resolve_task(spec)
+    assert edited.f_star == 0.5  # the file is executed afresh: the edited code is what runs
+    assert task_fingerprint(edited, 0)["code"] != first["code"]
+    # A built-in task is torch's and eveopt's code only, identified by their versions.
+    for name in ("digits-cnn", "digits-logreg"):
+        builtin = resolve_task(name)
+        assert builtin.code_fingerprint(builtin.make_model()) == hashlib.sha256(b"").hexdigest()
+
+
+def test_code_without_a_source_file_is_identified_gracefully() -> None:
+    def typed_at_the_prompt(body: str) -> object:
+        namespace: dict[str, object] = {"__name__": "__main__"}
+        exec(compile(f"def loss(outputs, targets):\n    {body}\n", "<stdin>", "exec"), namespace)
+        return namespace["loss"]
+
+    first, again = typed_at_the_prompt("return outputs"), typed_at_the_prompt("return outputs")
+    assert source_fingerprint([first]) == source_fingerprint([again])
+    assert len(source_fingerprint([first])) == 64
 
 
 def test_task_slugs_are_file_names() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from dataclasses import replace
 from typing import Any
 
@@ -162,3 +164,38 @@ def test_full_loss_is_the_sample_mean_in_eval_mode() -> None:
         expected = float(torch.nn.functional.cross_entropy(model[1](inputs), targets))
     assert evaluate_loss(model, task) == pytest.approx(expected, rel=1e-6)
     assert model.training
+
+
+# In a fresh process (this one has built optimizers already): record, each time a run reads its
+# clock, whether torch._dynamo, which the process's first optimizer imports (~2 s), is loaded.
+FIRST_RUN_CLOCK = """
+import sys, time
+import torch
+from eveopt.experiments import runner
+from eveopt.experiments.tasks import Task
+
+loaded_when_timed = []
+
+class Clock:
+    @staticmethod
+    def perf_counter():
+        loaded_when_timed.append("torch._dynamo" in sys.modules)
+        return time.perf_counter()
+
+print("torch._dynamo" in sys.modules)
+runner.time = Clock
+task = Task(torch.zeros(4, 2), torch.zeros(4), lambda: torch.nn.Linear(2, 1), torch.nn.MSELoss())
+runner.execute_run(runner.RunSpec("line", {}, "sgd-nesterov", 0.1, 1, 4, 0), task)
+print(all(loaded_when_timed), len(loaded_when_timed))
+"""
+
+
+def test_a_process_first_run_is_timed_after_the_one_time_start_up_cost() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", FIRST_RUN_CLOCK], capture_output=True, text=True, check=True
+    )
+    loaded_before, loaded_when_timed, clock_reads = result.stdout.split()
+    if loaded_before == "True":
+        pytest.skip("this torch imports torch._dynamo with torch: no first-optimizer cost")
+    assert loaded_when_timed == "True"
+    assert int(clock_reads) >= 2  # the start, and the end of the epoch at least

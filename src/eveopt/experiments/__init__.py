@@ -7,8 +7,9 @@ Example (the Python form of ``eveopt compare --optimizers eve adam --lrs 1e-3 --
 
     from eveopt.experiments import CompareConfig, run_compare
 
-    result = run_compare(CompareConfig(optimizers=("eve", "adam"), lrs=(1e-3,), epochs=2))
-    print(result.table)
+    if __name__ == "__main__":  # worker processes import the script again
+        result = run_compare(CompareConfig(optimizers=("eve", "adam"), lrs=(1e-3,), epochs=2))
+        print(result.table)
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from eveopt.experiments.report import (
     write_results_csv,
     write_results_json,
 )
-from eveopt.experiments.runner import RunSpec, execute_run, model_fingerprint
+from eveopt.experiments.runner import RunSpec, code_fingerprint, execute_run, model_fingerprint
 from eveopt.experiments.store import RunStore, strict_json_value
 from eveopt.experiments.tasks import (
     TaskError,
@@ -54,6 +54,7 @@ __all__ = [
     "DEFAULT_LR_GRID",
     "DEFAULT_SEED",
     "DEFAULT_TASK",
+    "MAX_SEED",
     "CompareConfig",
     "CompareResult",
     "ConfigError",
@@ -68,6 +69,13 @@ DEFAULT_EPOCHS = 40
 DEFAULT_BATCH_SIZE = 128
 DEFAULT_SEED = 0
 DEFAULT_LR_GRID = "quick"
+MAX_SEED = 2**63 - 1
+"""The largest seed: torch seeds its generators with 64-bit integers."""
+
+_MAIN_GUARD_HINT = (
+    "worker processes import the main script again, so a script must call run_compare "
+    'under `if __name__ == "__main__":` (or use jobs=1)'
+)
 
 
 class ConfigError(ValueError):
@@ -129,13 +137,16 @@ class CompareConfig:
     Args:
         task: a built-in task name or ``package.module:function`` / ``file.py:function``.
         optimizers: registry names, in the order they are run and listed.
-        lrs: learning rates for every optimizer; ``None`` uses ``lr_grid``.
-        lr_grid: ``quick`` (3 lrs per optimizer) or ``paper`` (the paper's 13, Adamax 14).
+        lrs: learning rates for every optimizer, replacing the grid; ``None`` uses ``lr_grid``.
+        lr_grid: ``quick`` (3 lrs per optimizer) or ``paper`` (the paper's 13, Adamax 14);
+            ``None``: ``quick`` unless ``lrs`` is given. Giving both is a :class:`ConfigError`.
         epochs: passes over the training set per run.
         batch_size: samples per mini-batch.
-        seed: seeds initial weights, batch order and dropout, identically for every run.
+        seed: seeds initial weights, batch order and dropout, identically for every run;
+            0 to :data:`MAX_SEED`.
         jobs: runs computed in parallel processes; ``None``: one per available CPU.
-        out: output folder; ``None``: ``runs/compare-<task>`` in the working directory.
+        out: output folder (a ``Path``, or a ``str`` or other path-like, made a ``Path``);
+            ``None``: ``runs/compare-<task>`` in the working directory.
         quiet: no progress display (the table is still printed).
 
     Example:
@@ -148,26 +159,40 @@ class CompareConfig:
     task: str = DEFAULT_TASK
     optimizers: tuple[str, ...] = field(default_factory=optimizer_names)
     lrs: tuple[float, ...] | None = None
-    lr_grid: str = DEFAULT_LR_GRID
+    lr_grid: str | None = None
     epochs: int = DEFAULT_EPOCHS
     batch_size: int = DEFAULT_BATCH_SIZE
     seed: int = DEFAULT_SEED
     jobs: int | None = None
-    out: Path | None = None
+    out: str | os.PathLike[str] | None = None
     quiet: bool = False
+
+    def __post_init__(self) -> None:
+        out = os.fspath(self.out) if isinstance(self.out, os.PathLike) else self.out
+        if isinstance(out, str):
+            # The dataclass is frozen for users; normalising the field is the one exception.
+            # An empty path stays "" (Path would make it "."): validate() rejects it.
+            object.__setattr__(self, "out", Path(out) if out else "")
 
     @property
     def out_dir(self) -> Path:
         """The output folder: ``out`` or ``runs/compare-<task>``."""
-        return (
-            self.out if self.out is not None else Path("runs") / f"compare-{task_slug(self.task)}"
-        )
+        if self.out is None:
+            return Path("runs") / f"compare-{task_slug(self.task)}"
+        return Path(self.out)
+
+    @property
+    def grid(self) -> str | None:
+        """The lr grid run: ``lr_grid``, or ``quick`` when neither it nor ``lrs`` is given."""
+        if self.lr_grid is None and self.lrs is None:
+            return DEFAULT_LR_GRID
+        return self.lr_grid
 
     def lrs_for(self, optimizer: str) -> tuple[float, ...]:
         """The learning rates run for ``optimizer``, ascending, without duplicates."""
         if self.lrs is not None:
             return tuple(sorted(set(self.lrs)))
-        return grid_lrs(self.lr_grid, optimizer)
+        return grid_lrs(self.grid or DEFAULT_LR_GRID, optimizer)
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` (one line, with the valid choices) on any invalid setting.
@@ -186,13 +211,18 @@ class CompareConfig:
                 raise ConfigError(
                     f"unknown optimizer {name!r}: choose from {', '.join(OPTIMIZERS)}"
                 )
+        if self.lrs is not None and self.lr_grid is not None:
+            raise ConfigError(
+                f"lrs and lr_grid exclude each other (lrs replaces the grid): got lrs "
+                f"{tuple(self.lrs)!r} and lr_grid {self.lr_grid!r}"
+            )
         if self.lrs is not None:
             if not self.lrs:
                 raise ConfigError("no learning rate given: --lrs needs at least one value")
             for lr in self.lrs:
                 if not (isinstance(lr, (int, float)) and 0 < lr < float("inf")):
                     raise ConfigError(f"learning rates must be positive and finite, got {lr!r}")
-        elif self.lr_grid not in GRID_NAMES:
+        elif self.grid not in GRID_NAMES:
             raise ConfigError(
                 f"unknown lr grid {self.lr_grid!r}: choose from {', '.join(GRID_NAMES)}"
             )
@@ -204,8 +234,14 @@ class CompareConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
                 kind = "a positive" if minimum == 1 else "a non-negative"
                 raise ConfigError(f"{option} must be {kind} integer, got {value!r}")
+        if self.seed > MAX_SEED:
+            raise ConfigError(f"seed must be at most 2**63 - 1 = {MAX_SEED}, got {self.seed}")
         if self.jobs is not None and (not isinstance(self.jobs, int) or self.jobs < 1):
             raise ConfigError(f"jobs must be a positive integer, got {self.jobs!r}")
+        if self.out == "":
+            raise ConfigError("--out must not be empty (give . for the working directory)")
+        if self.out is not None and not isinstance(self.out, Path):
+            raise ConfigError(f"--out must be a folder path, got {self.out!r}")
         _check_output_dir(self.out_dir)
 
     def description(self) -> dict[str, Any]:
@@ -213,7 +249,7 @@ class CompareConfig:
         return {
             "task": self.task,
             "optimizers": list(dict.fromkeys(self.optimizers)),
-            "lr_grid": None if self.lrs is not None else self.lr_grid,
+            "lr_grid": self.grid,
             "lrs": {name: list(self.lrs_for(name)) for name in dict.fromkeys(self.optimizers)},
             "epochs": self.epochs,
             "batch_size": self.batch_size,
@@ -270,16 +306,18 @@ class _QueueCallbacks(_EpochCallbacks):
 
 
 def task_fingerprint(task: Task, seed: int) -> dict[str, Any]:
-    """What identifies a task's effect on a run: data, initial model, loss, f*."""
+    """What identifies a task's effect on a run: data, initial model, loss, f*, source code."""
     return {
         "data": task.data_fingerprint(),
         "model": model_fingerprint(task, seed),
         "loss": task.loss_description(),
         "f_star": task.f_star,
+        "code": code_fingerprint(task, seed),
     }
 
 
 def _worker(
+    index: int,
     task_spec: str,
     fingerprint: dict[str, Any],
     seed: int,
@@ -291,6 +329,8 @@ def _worker(
     """A worker process: build the task, then compute and save runs from ``todo`` until ``None``."""
     # Ctrl-C reaches the whole process group; the main process decides what happens.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Started: the main script, imported again by multiprocessing, did not stop this process.
+    events.put(("ready", index))
     import torch
 
     torch.set_num_threads(threads)
@@ -299,8 +339,8 @@ def _worker(
         if task_fingerprint(task, seed) != fingerprint:
             raise TaskError(
                 f"task {task_spec!r} built in a worker process differs from the main process's "
-                f"(random data, or a model not seeded from torch's global generator?); "
-                f"use --jobs 1"
+                f"(random data, a model not seeded from torch's global generator, or its code "
+                f"edited since the comparison started?); use --jobs 1"
             )
     except Exception as error:
         events.put(("failed", None, f"{type(error).__name__}: {error}", traceback.format_exc()))
@@ -376,6 +416,7 @@ def _compute_in_workers(
         context.Process(
             target=_worker,
             args=(
+                index,
                 config.task,
                 fingerprint,
                 config.seed,
@@ -393,23 +434,21 @@ def _compute_in_workers(
         for worker in workers:
             worker.start()
     remaining = set(by_id)
+    ready: set[int] = set()
     completed = False
     try:
         while remaining:
             try:
                 event = events.get(timeout=0.5)
             except queue.Empty:
-                dead = [worker for worker in workers if worker.exitcode not in (None, 0)]
-                if dead or not any(worker.is_alive() for worker in workers):
-                    code = dead[0].exitcode if dead else 0
-                    raise RunFailed(
-                        f"a worker process exited unexpectedly (exit code {code}); "
-                        f"{len(remaining)} runs not computed",
-                        "",
-                    ) from None
+                event = None
+            if event is None:
+                _check_workers(workers, ready, len(remaining))
                 continue
             kind, run_id = event[0], event[1]
-            if kind == "started":
+            if kind == "ready":
+                ready.add(run_id)
+            elif kind == "started":
                 spec = by_id[run_id]
                 progress.run_started(run_id, spec.optimizer, spec.lr, spec.epochs)
             elif kind == "epoch":
@@ -435,6 +474,26 @@ def _compute_in_workers(
             events.cancel_join_thread()
         todo.close()
         events.close()
+
+
+def _check_workers(workers: Sequence[Any], ready: set[int], remaining: int) -> None:
+    """Raise :class:`RunFailed` when a worker died, or every worker ended, with runs left."""
+    dead = [index for index, worker in enumerate(workers) if worker.exitcode not in (None, 0)]
+    if not dead and any(worker.is_alive() for worker in workers):
+        return
+    code = workers[dead[0]].exitcode if dead else 0
+    if any(index not in ready for index in dead):
+        # It never reached _worker: it died while multiprocessing bootstrapped it, which runs
+        # the main script again (as __mp_main__); its traceback is on stderr above.
+        raise RunFailed(
+            f"a worker process exited while starting (exit code {code}; its error is above): "
+            f"{_MAIN_GUARD_HINT}; {remaining} runs not computed",
+            "",
+        )
+    raise RunFailed(
+        f"a worker process exited unexpectedly (exit code {code}); {remaining} runs not computed",
+        "",
+    )
 
 
 def _output_paths(out_dir: Path) -> dict[str, Path]:
@@ -486,7 +545,19 @@ def run_compare(
     anything when the configuration or the task is invalid, :class:`Interrupted` on Ctrl-C
     (finished runs are saved), and :class:`RunFailed` when a run raises an exception. A run whose
     loss becomes NaN or infinite is not a failure: it is recorded as diverged.
+
+    With ``jobs`` above 1 the runs are computed in worker processes started by
+    ``multiprocessing``'s spawn method, which import the main script again: a script must call
+    ``run_compare`` under ``if __name__ == "__main__":``. Called while a worker starts, it
+    raises ``RuntimeError`` at once, and the comparison stops with a :class:`RunFailed` that
+    says so.
     """
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        # multiprocessing is importing the main script again in a new worker process (spawn):
+        # stop before the script's comparison reads or writes anything in this process.
+        raise RuntimeError(
+            f"run_compare called while a worker process was starting: {_MAIN_GUARD_HINT}"
+        )
     stdout = sys.stdout if stdout is None else stdout
     stderr = sys.stderr if stderr is None else stderr
     config.validate()

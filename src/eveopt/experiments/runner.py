@@ -11,6 +11,7 @@ run as diverged.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import time
@@ -31,10 +32,12 @@ __all__ = [
     "RECORD_FORMAT",
     "RunCallbacks",
     "RunSpec",
+    "code_fingerprint",
     "evaluate_loss",
     "execute_run",
     "installed_versions",
     "model_fingerprint",
+    "warm_up",
 ]
 
 RECORD_FORMAT = 1
@@ -59,8 +62,9 @@ class RunSpec:
 
     Args:
         task: the task spec (``digits-cnn`` or ``module:function``).
-        task_fingerprint: hashes of the task's data, initial model and loss, plus its f*
-            (from :func:`model_fingerprint` and :class:`~eveopt.experiments.tasks.Task`).
+        task_fingerprint: hashes of the task's data, initial model, loss and source code, plus
+            its f* (from :func:`model_fingerprint`, :func:`code_fingerprint` and
+            :class:`~eveopt.experiments.tasks.Task`).
         optimizer: a registry name of :data:`~eveopt.experiments.optimizers.OPTIMIZERS`.
         lr: the learning rate.
         epochs: passes over the training set.
@@ -151,6 +155,38 @@ def model_fingerprint(task: Task, seed: int) -> str:
     return digest.hexdigest()
 
 
+def code_fingerprint(task: Task, seed: int) -> str:
+    """SHA-256 of the source code that defines ``task`` and its model as built under ``seed``.
+
+    See :meth:`~eveopt.experiments.tasks.Task.code_fingerprint`. The global torch RNG state of
+    the caller is left as it was.
+    """
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        model = _seeded_model(task, seed)
+    return task.code_fingerprint(model)
+
+
+@functools.cache
+def warm_up() -> None:
+    """Pay a process's one-time start-up costs of the optimizers, once, before any run is timed.
+
+    A process's first optimizer costs seconds (torch imports ``torch._dynamo`` when the first
+    one is built) and importing Eve takes a while too; without this, whichever run came first
+    in a process would have that cost in its ``wall_time_s``. Builds each registered optimizer
+    on a throwaway parameter and steps a throwaway Adam (Eve is not stepped: under
+    torch.distributed its step talks to the other ranks). Later calls do nothing.
+    """
+    import torch
+
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    parameter.grad = torch.zeros(1)
+    for spec in OPTIMIZERS.values():
+        spec.build([parameter], 1e-3)
+    torch.optim.Adam([parameter]).step()
+
+
 def evaluate_loss(model: torch.nn.Module, task: Task) -> float:
     """The mean loss over the whole training set, in eval mode (dropout off), without gradients.
 
@@ -180,11 +216,13 @@ def execute_run(spec: RunSpec, task: Task, callbacks: RunCallbacks | None = None
     diverged), ``diverged`` and ``diverged_at`` (``{"epoch", "step"}``), ``wall_time_s``,
     ``batch_losses`` (per step, before the step), and for optimizers that take the loss ``d``
     and ``effective_lr`` (after each step). Non-finite values stay floats here; the store writes
-    them as ``null``. The caller's global torch RNG state is restored afterwards.
+    them as ``null``. The caller's global torch RNG state is restored afterwards. The times start
+    after :func:`warm_up`, so a process's first run is timed like the others.
     """
     import torch
 
     optimizer_spec = OPTIMIZERS[spec.optimizer]
+    warm_up()  # the process's one-time costs stay out of the run's time
     started = time.perf_counter()
     batch_losses: list[float] = []
     d_trace: list[float] = []

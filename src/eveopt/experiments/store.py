@@ -1,10 +1,10 @@
 """The result store: one strict-JSON file per finished run, written atomically, keyed by run id.
 
-A run's id is a hash of everything that changes its result (the task's data, model and loss, the
-optimizer and all its hyperparameters, lr, epochs, batch size, seed), so a changed option never
-reuses a stale result, and rerunning the same comparison skips every run already on disk. Files
-are written to a temporary name in the same folder and renamed (``os.replace``), so a crash or
-Ctrl-C leaves either the whole file or none of it.
+A run's id is a hash of everything that changes its result (the task's data, model, loss and
+source code, the optimizer and all its hyperparameters, lr, epochs, batch size, seed), so a
+changed option or an edited task never reuses a stale result, and rerunning the same comparison
+skips every run already on disk. Files are written to a temporary name in the same folder and
+renamed (``os.replace``), so a crash or Ctrl-C leaves either the whole file or none of it.
 """
 
 from __future__ import annotations

@@ -22,14 +22,16 @@ minimum (Eve's f*, default 0). A plain tuple ``(inputs, targets, make_model, los
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import math
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +48,7 @@ __all__ = [
     "glorot_uniform_",
     "load_digits_tensors",
     "resolve_task",
+    "source_fingerprint",
     "task_slug",
     "validate_task_spec",
 ]
@@ -90,6 +93,8 @@ class Task:
     _fingerprint: dict[str, str] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    # The module and function a spec named (set by resolve_task): their code defines the task.
+    _defined_by: tuple[Any, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         inputs = _as_training_tensor(self.inputs)
@@ -142,6 +147,91 @@ class Task:
             if not key.startswith("_") and isinstance(value, (bool, int, float, str, type(None)))
         }
         return f"{kind.__module__}.{kind.__qualname__}{settings}"
+
+    def code_fingerprint(self, model: torch.nn.Module) -> str:
+        """SHA-256 of the source code that defines the task (part of a run's identity).
+
+        It covers the source files of the task function's module and of the function itself
+        (for a task from :func:`resolve_task`), of ``make_model``, of every class of ``model``
+        (each submodule's type and its base classes) and of the loss (a function, or the
+        class of a callable object): see :func:`source_fingerprint`. Editing any of them, a
+        module constant included, changes it; torch's and eveopt's own code are left out
+        (their versions are part of the identity).
+        """
+        classes = {type(module) for module in model.modules()}
+        return source_fingerprint([*self._defined_by, self.make_model, self.loss, *classes])
+
+
+_OWN_CODE = frozenset({"builtins", "eveopt", "torch"})
+"""Top-level packages whose code a run's identity covers by version, not by source."""
+
+
+def _code_objects(value: Any) -> list[Any]:
+    """The functions, classes and modules whose code defines what ``value`` does when called."""
+    found: list[Any] = []
+    while True:
+        if isinstance(value, functools.partial):
+            value = value.func
+        elif inspect.ismethod(value):
+            found.extend(type(value.__self__).__mro__)
+            value = value.__func__
+        else:
+            break
+    if inspect.isfunction(value) or inspect.ismodule(value):
+        found.append(value)
+    elif inspect.isclass(value):
+        found.extend(value.__mro__)
+    elif not inspect.isbuiltin(value):  # a callable object: its class defines it
+        found.extend(type(value).__mro__)
+    return found
+
+
+def _module_name(obj: Any) -> str:
+    name = obj.__name__ if inspect.ismodule(obj) else getattr(obj, "__module__", None)
+    return name if isinstance(name, str) else ""
+
+
+def _source_digest(obj: Any) -> str:
+    """SHA-256 of the file that defines ``obj``; of its own source, or its name, without one."""
+    try:
+        path = inspect.getsourcefile(obj)
+    except (OSError, TypeError):  # built in, or defined where no file is known
+        path = None
+    if path is not None:
+        try:
+            return "file " + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        except OSError:
+            pass
+    try:
+        source = inspect.getsource(obj)
+    except Exception:  # no source at all: the name is what is left
+        return f"name {_module_name(obj)}.{getattr(obj, '__qualname__', '?')}"
+    return "source " + hashlib.sha256(source.encode()).hexdigest()
+
+
+def source_fingerprint(objects: Iterable[Any]) -> str:
+    """SHA-256 of the source files that define ``objects`` (functions, classes, modules, callables).
+
+    Each object counts through the whole file that defines it, so any edit there counts, a module
+    constant included; a ``functools.partial`` through its function, a bound method through
+    its function and its object's class, another callable object through its class (and base
+    classes). Code of torch, eveopt and Python's built-ins is left out. Where no file can be read
+    (code typed at the interpreter) the object's own source counts, or else its qualified name.
+    Only file contents and names are hashed, never paths or addresses, so the result is the same
+    in every process.
+
+    Example:
+        >>> import json
+        >>> source_fingerprint([json.dumps]) == source_fingerprint([json.loads, json])
+        True
+    """
+    digests = {
+        _source_digest(obj)
+        for value in objects
+        for obj in _code_objects(value)
+        if _module_name(obj).partition(".")[0] not in _OWN_CODE
+    }
+    return hashlib.sha256("\n".join(sorted(digests)).encode()).hexdigest()
 
 
 def _as_training_tensor(data: Any) -> torch.Tensor:
@@ -288,8 +378,8 @@ def _import_target(target: str) -> Any:
         if not path.is_file():
             raise TaskError(f"task file {target!r} does not exist")
         module_name = f"_eveopt_task_{hashlib.sha256(str(path).encode()).hexdigest()[:12]}"
-        if module_name in sys.modules:
-            return sys.modules[module_name]
+        # Executed afresh each time, as a script is: the code run is the file's code now, which
+        # is what a run's identity hashes (the task's code fingerprint).
         spec = importlib.util.spec_from_file_location(module_name, path)
         if spec is None or spec.loader is None:
             raise TaskError(f"cannot import task file {target!r}")
@@ -331,7 +421,9 @@ def resolve_task(spec: str) -> Task:
     """
     validate_task_spec(spec)
     if spec in BUILTIN_TASKS:
-        return BUILTIN_TASKS[spec][0]()
+        task = BUILTIN_TASKS[spec][0]()
+        object.__setattr__(task, "_defined_by", (BUILTIN_TASKS[spec][0],))
+        return task
     target, _, function_name = spec.rpartition(":")
     try:
         module = _import_target(target)
@@ -350,7 +442,9 @@ def resolve_task(spec: str) -> Task:
         raise TaskError(
             f"task function {spec!r} failed: {type(error).__name__}: {error}"
         ) from error
-    return _as_task(value, spec)
+    task = _as_task(value, spec)
+    object.__setattr__(task, "_defined_by", (module, function))
+    return task
 
 
 def task_slug(spec: str) -> str:
