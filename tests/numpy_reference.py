@@ -47,13 +47,16 @@ class NumpyEve:
         self.f_prev = f
         return self.d
 
+    def moments(self, g: Array) -> tuple[Array, Array]:
+        """Adam's bias-corrected moments after gradient g (t already advanced)."""
+        self.m = self.beta1 * self.m + (1 - self.beta1) * g
+        self.v = self.beta2 * self.v + (1 - self.beta2) * g * g
+        return self.m / (1 - self.beta1**self.t), self.v / (1 - self.beta2**self.t)
+
     def step(self, f: float, g: Array) -> None:
         self.t += 1
         d = self.coefficient(f)
-        self.m = self.beta1 * self.m + (1 - self.beta1) * g
-        self.v = self.beta2 * self.v + (1 - self.beta2) * g * g
-        m_hat = self.m / (1 - self.beta1**self.t)
-        v_hat = self.v / (1 - self.beta2**self.t)
+        m_hat, v_hat = self.moments(g)
         self.theta = self.theta - (self.lr / d) * m_hat / (np.sqrt(v_hat) + self.eps)
 
 
@@ -83,8 +86,5 @@ class NumpyEve2016(NumpyEve):
     def step(self, f: float, g: Array) -> None:
         self.t += 1
         d = self.coefficient(f)
-        self.m = self.beta1 * self.m + (1 - self.beta1) * g
-        self.v = self.beta2 * self.v + (1 - self.beta2) * g * g
-        m_hat = self.m / (1 - self.beta1**self.t)
-        v_hat = self.v / (1 - self.beta2**self.t)
+        m_hat, v_hat = self.moments(g)
         self.theta = self.theta - self.lr * m_hat / (d * np.sqrt(v_hat) + self.eps)
