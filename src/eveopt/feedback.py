@@ -269,8 +269,8 @@ def final_update_arrays(
     """
     finite = xp.isfinite(loss)
     numerator = xp.abs(loss - prev_loss)
-    lower = xp.minimum(loss, prev_loss)
-    distance = xp.abs(lower - f_star if f_star else lower)
+    # No Python branch on f_star either: it may be a traced array (e.g. optax.inject_hyperparams).
+    distance = xp.abs(xp.minimum(loss, prev_loss) - f_star)
     # Rule 1 without a branch: x / 0 is inf (clipped to c) and 0 / 0 is NaN, which becomes 1.
     d_hat = xp.clip(xp.nan_to_num(numerator / distance, nan=1.0), 1.0 / c, c)
     smoothed = xp.clip(beta3 * d_tilde + (1.0 - beta3) * d_hat, 1.0 / c, c)
