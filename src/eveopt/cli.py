@@ -31,7 +31,7 @@ from eveopt.experiments.compare import (
 )
 from eveopt.experiments.grids import GRID_NAMES, PAPER_LRS, QUICK_LRS
 from eveopt.experiments.optimizers import OPTIMIZERS
-from eveopt.experiments.tasks import BUILTIN_TASKS, TaskError
+from eveopt.experiments.tasks import BUILTIN_TASKS, TaskError, file_backed_tasks
 
 __all__ = ["build_parser", "main"]
 
@@ -102,8 +102,31 @@ def _quick_grid_text() -> str:
     )
 
 
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=_folder,
+        default=None,
+        metavar="DIR",
+        help=(
+            f"folder holding the dataset's distribution files, for the file-backed tasks "
+            f"({', '.join(file_backed_tasks())}); never downloaded. See docs/reproduce.md"
+        ),
+    )
+    parser.add_argument(
+        "--max-samples",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help=(
+            "train on N samples only (sequences for text tasks): the first N after a shuffle "
+            "seeded with --seed; part of every run's identity (default: all)"
+        ),
+    )
+
+
 def _add_compare(subparsers: argparse._SubParsersAction[_Parser]) -> None:
-    tasks = "; ".join(f"{name}: {description}" for name, (_, description) in BUILTIN_TASKS.items())
+    tasks = "; ".join(f"{name}: {entry.description}" for name, entry in BUILTIN_TASKS.items())
     parser = subparsers.add_parser(
         "compare",
         help="run the paper's optimizer comparison and draw it",
@@ -166,6 +189,7 @@ def _add_compare(subparsers: argparse._SubParsersAction[_Parser]) -> None:
             f"({', '.join(f'{lr:g}' for lr in PAPER_LRS)}), plus 2e-3 for adamax"
         ),
     )
+    _add_data_options(parser)
     parser.add_argument(
         "--epochs",
         type=_positive_int,
@@ -278,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         jobs=args.jobs,
         out=args.out,
         quiet=args.quiet,
+        data_dir=args.data_dir,
+        max_samples=args.max_samples,
     )
     prefix = "eveopt compare"
     try:

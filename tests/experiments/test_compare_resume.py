@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from eveopt.cli import main
-from eveopt.experiments import compare as compare_module
+from eveopt.experiments import execution as execution_module
 from eveopt.experiments.compare import CompareConfig, run_compare
 
 BASE = ["--task", "digits-logreg", "--optimizers", "eve", "adam", "--epochs", "2", "--jobs", "1"]
@@ -36,13 +36,13 @@ def _without_timings(value: Any) -> Any:
 def executed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The run ids actually computed (not loaded from disk), in order."""
     computed: list[str] = []
-    original = compare_module.execute_run
+    original = execution_module.execute_run
 
     def counting(spec: Any, task: Any, callbacks: Any = None) -> dict[str, Any]:
         computed.append(spec.run_id)
         return original(spec, task, callbacks)
 
-    monkeypatch.setattr(compare_module, "execute_run", counting)
+    monkeypatch.setattr(execution_module, "execute_run", counting)
     return computed
 
 
@@ -193,7 +193,7 @@ def test_editing_the_tasks_code_never_reuses_a_stale_run(
 def test_ctrl_c_keeps_finished_runs_and_rerunning_resumes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    original = compare_module.execute_run
+    original = execution_module.execute_run
     calls: list[str] = []
 
     def interrupted_on_second(spec: Any, task: Any, callbacks: Any = None) -> dict[str, Any]:
@@ -202,7 +202,7 @@ def test_ctrl_c_keeps_finished_runs_and_rerunning_resumes(
             raise KeyboardInterrupt
         return original(spec, task, callbacks)
 
-    monkeypatch.setattr(compare_module, "execute_run", interrupted_on_second)
+    monkeypatch.setattr(execution_module, "execute_run", interrupted_on_second)
     out = tmp_path / "out"
     assert main(["compare", *FULL, "--quiet", "--out", str(out)]) == 130
     err = capsys.readouterr().err
@@ -213,7 +213,7 @@ def test_ctrl_c_keeps_finished_runs_and_rerunning_resumes(
     assert [path.name for path in (out / "runs").iterdir()] == [f"{calls[0]}.json"]
     assert sorted(path.name for path in out.iterdir()) == ["runs"]
 
-    monkeypatch.setattr(compare_module, "execute_run", original)
+    monkeypatch.setattr(execution_module, "execute_run", original)
     result = run_compare(
         CompareConfig(
             task="digits-logreg",

@@ -134,3 +134,19 @@ def test_identity_block_rejects_mismatched_channels() -> None:
 def test_babi_gru_rejects_inputs_without_a_question() -> None:
     with pytest.raises(ValueError, match="expected the story's 30 followed by"):
         BabiGRU(vocabulary_size=20, story_length=30)(torch.zeros(1, 30, dtype=torch.int64))
+
+
+def test_initial_weights_do_not_depend_on_the_thread_count() -> None:
+    # Worker processes run with fewer threads; the orthogonal init's QR must not notice.
+    threads = torch.get_num_threads()
+    weights = []
+    try:
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            torch.manual_seed(0)
+            weights.append(CharGRU(vocabulary_size=50).state_dict())
+    finally:
+        torch.set_num_threads(threads)
+    for name, tensor in weights[0].items():
+        assert torch.equal(tensor, weights[1][name]), name
+    assert torch.get_num_threads() == threads

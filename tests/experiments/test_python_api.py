@@ -106,7 +106,7 @@ def test_an_unguarded_script_stops_with_a_message_naming_the_main_guard(
     )
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("eveopt.experiments.compare.RunFailed: a worker process exited while")
+    assert last.startswith("eveopt.experiments.execution.RunFailed: a worker process exited while")
     assert 'if __name__ == "__main__":' in last
     # Each worker stopped at once, before reading or writing anything.
     assert "RuntimeError: run_compare called while a worker process was starting" in result.stderr

@@ -11,22 +11,25 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import queue
-import signal
 import sys
 import tempfile
-import threading
-import traceback
-from collections.abc import Generator, Iterator, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from eveopt.experiments.execution import (
+    MAIN_GUARD_HINT,
+    Interrupted,
+    RunFailed,
+    TaskSource,
+    available_cpus,
+    compute_runs,
+    task_fingerprint,
+)
 from eveopt.experiments.grids import GRID_NAMES, grid_lrs
 from eveopt.experiments.optimizers import OPTIMIZERS, optimizer_names
 from eveopt.experiments.plots import plot_eve, plot_losses
-from eveopt.experiments.progress import Progress
 from eveopt.experiments.report import (
     format_table,
     results_document,
@@ -34,18 +37,11 @@ from eveopt.experiments.report import (
     write_results_csv,
     write_results_json,
 )
-from eveopt.experiments.runner import RunSpec, code_fingerprint, execute_run, model_fingerprint
+from eveopt.experiments.runner import RunSpec
 from eveopt.experiments.store import RunStore, strict_json_value
-from eveopt.experiments.tasks import (
-    TaskError,
-    resolve_task,
-    task_slug,
-    validate_task_spec,
-)
+from eveopt.experiments.tasks import TaskError, task_slug, validate_task_data
 
 if TYPE_CHECKING:
-    import torch
-
     from eveopt.experiments.tasks import Task
 
 __all__ = [
@@ -61,7 +57,9 @@ __all__ = [
     "Interrupted",
     "RunFailed",
     "available_cpus",
+    "check_output_dir",
     "run_compare",
+    "task_fingerprint",
 ]
 
 DEFAULT_TASK = "digits-cnn"
@@ -72,42 +70,13 @@ DEFAULT_LR_GRID = "quick"
 MAX_SEED = 2**63 - 1
 """The largest seed: torch seeds its generators with 64-bit integers."""
 
-_MAIN_GUARD_HINT = (
-    "worker processes import the main script again, so a script must call run_compare "
-    'under `if __name__ == "__main__":` (or use jobs=1)'
-)
-
 
 class ConfigError(ValueError):
     """An invalid comparison setting; the message is one line naming it and the valid choices."""
 
 
-class Interrupted(Exception):
-    """The comparison was stopped by Ctrl-C; every run finished before it is saved."""
-
-    def __init__(self, saved: int, total: int, out_dir: Path) -> None:
-        super().__init__(f"interrupted: {saved} of {total} runs are saved in {out_dir}")
-        self.saved = saved
-        self.total = total
-        self.out_dir = out_dir
-
-
-class RunFailed(RuntimeError):
-    """A run raised an exception (a bug, not a divergence); ``details`` holds its traceback."""
-
-    def __init__(self, message: str, details: str) -> None:
-        super().__init__(message)
-        self.details = details
-
-
-def available_cpus() -> int:
-    """The CPUs this process may run on (its affinity mask where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
-
-
-def _check_output_dir(path: Path) -> None:
+def check_output_dir(path: Path) -> None:
+    """Raise :class:`ConfigError` unless ``path`` can be created and written; writes nothing."""
     if path.exists():
         if not path.is_dir():
             raise ConfigError(f"--out {path} exists and is not a directory")
@@ -145,6 +114,10 @@ class CompareConfig:
         seed: seeds initial weights, batch order and dropout, identically for every run;
             0 to :data:`MAX_SEED`.
         jobs: runs computed in parallel processes; ``None``: one per available CPU.
+        data_dir: the data folder of a file-backed task (``cifar100-resnet`` ...), required
+            by those and refused by the others.
+        max_samples: train on this many samples, the first after a seeded shuffle (``None``:
+            all); part of every run's identity.
         out: output folder (a ``Path``, or a ``str`` or other path-like, made a ``Path``);
             ``None``: ``runs/compare-<task>`` in the working directory.
         quiet: no progress display (the table is still printed).
@@ -166,6 +139,8 @@ class CompareConfig:
     jobs: int | None = None
     out: str | os.PathLike[str] | None = None
     quiet: bool = False
+    data_dir: str | os.PathLike[str] | None = None
+    max_samples: int | None = None
 
     def __post_init__(self) -> None:
         out = os.fspath(self.out) if isinstance(self.out, os.PathLike) else self.out
@@ -201,9 +176,15 @@ class CompareConfig:
         output folder can be created and written; writes nothing.
         """
         try:
-            validate_task_spec(self.task)
+            validate_task_data(self.task, self.data_dir)
         except TaskError as error:
             raise ConfigError(str(error)) from None
+        if self.max_samples is not None and (
+            not isinstance(self.max_samples, int)
+            or isinstance(self.max_samples, bool)
+            or self.max_samples < 1
+        ):
+            raise ConfigError(f"max samples must be a positive integer, got {self.max_samples!r}")
         if not self.optimizers:
             raise ConfigError(f"no optimizer given: choose from {', '.join(OPTIMIZERS)}")
         for name in self.optimizers:
@@ -242,7 +223,7 @@ class CompareConfig:
             raise ConfigError("--out must not be empty (give . for the working directory)")
         if self.out is not None and not isinstance(self.out, Path):
             raise ConfigError(f"--out must be a folder path, got {self.out!r}")
-        _check_output_dir(self.out_dir)
+        check_output_dir(self.out_dir)
 
     def description(self) -> dict[str, Any]:
         """The settings as JSON data (results.json's ``comparison``); ``jobs`` is left out."""
@@ -254,7 +235,31 @@ class CompareConfig:
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "seed": self.seed,
+            "max_samples": self.max_samples,
+            "data_dir": None if self.data_dir is None else os.fspath(self.data_dir),
         }
+
+    def task_source(self) -> TaskSource:
+        """How every process builds this comparison's task."""
+        data_dir = None if self.data_dir is None else os.fspath(self.data_dir)
+        return TaskSource(self.task, data_dir, self.max_samples, self.seed)
+
+    def run_specs(self, fingerprint: dict[str, Any]) -> list[RunSpec]:
+        """One run per (optimizer, lr), optimizers in the given order, lrs ascending."""
+        return [
+            RunSpec(
+                task=self.task,
+                task_fingerprint=fingerprint,
+                optimizer=name,
+                lr=float(lr),
+                epochs=self.epochs,
+                batch_size=self.batch_size,
+                seed=self.seed,
+                max_samples=self.max_samples,
+            )
+            for name in dict.fromkeys(self.optimizers)
+            for lr in self.lrs_for(name)
+        ]
 
 
 @dataclass
@@ -268,232 +273,6 @@ class CompareResult:
     reused: list[str]
     paths: dict[str, Path]
     table: str
-
-
-class _EpochCallbacks:
-    """Run callbacks that report epochs only (steps are too frequent to show)."""
-
-    def on_start(self, spec: RunSpec, model: torch.nn.Module) -> None:
-        """Nothing to show before the first epoch."""
-
-    def on_step(self, spec: RunSpec, step: int, indices: torch.Tensor, loss: float) -> None:
-        """Nothing to show per step."""
-
-    def on_epoch(self, spec: RunSpec, epoch: int, full_loss: float) -> None:
-        """Report an epoch's full training loss."""
-
-
-class _ProgressCallbacks(_EpochCallbacks):
-    """Feeds a run's epochs to the progress display (in-process runs)."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-
-    def on_epoch(self, spec: RunSpec, epoch: int, full_loss: float) -> None:
-        """Show the epoch and its full training loss."""
-        self.progress.epoch_finished(spec.run_id, epoch, full_loss)
-
-
-class _QueueCallbacks(_EpochCallbacks):
-    """Sends a worker's epochs to the main process, which owns the progress display."""
-
-    def __init__(self, events: Any) -> None:
-        self.events = events
-
-    def on_epoch(self, spec: RunSpec, epoch: int, full_loss: float) -> None:
-        """Send the epoch and its full training loss to the main process."""
-        self.events.put(("epoch", spec.run_id, epoch, full_loss))
-
-
-def task_fingerprint(task: Task, seed: int) -> dict[str, Any]:
-    """What identifies a task's effect on a run: data, initial model, loss, f*, source code."""
-    return {
-        "data": task.data_fingerprint(),
-        "model": model_fingerprint(task, seed),
-        "loss": task.loss_description(),
-        "f_star": task.f_star,
-        "code": code_fingerprint(task, seed),
-    }
-
-
-def _worker(
-    index: int,
-    task_spec: str,
-    fingerprint: dict[str, Any],
-    seed: int,
-    threads: int,
-    out_dir: str,
-    todo: Any,
-    events: Any,
-) -> None:
-    """A worker process: build the task, then compute and save runs from ``todo`` until ``None``."""
-    # Ctrl-C reaches the whole process group; the main process decides what happens.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Started: the main script, imported again by multiprocessing, did not stop this process.
-    events.put(("ready", index))
-    import torch
-
-    torch.set_num_threads(threads)
-    try:
-        task = resolve_task(task_spec)
-        if task_fingerprint(task, seed) != fingerprint:
-            raise TaskError(
-                f"task {task_spec!r} built in a worker process differs from the main process's "
-                f"(random data, a model not seeded from torch's global generator, or its code "
-                f"edited since the comparison started?); use --jobs 1"
-            )
-    except Exception as error:
-        events.put(("failed", None, f"{type(error).__name__}: {error}", traceback.format_exc()))
-        return
-    store = RunStore(Path(out_dir))
-    callbacks = _QueueCallbacks(events)
-    while (spec := todo.get()) is not None:
-        events.put(("started", spec.run_id))
-        try:
-            record = execute_run(spec, task, callbacks)
-            store.save(record)
-        except Exception as error:
-            events.put(
-                ("failed", spec.run_id, f"{type(error).__name__}: {error}", traceback.format_exc())
-            )
-            return
-        events.put(("finished", spec.run_id, record))
-
-
-@contextmanager
-def _sigint_ignored_in_children() -> Iterator[None]:
-    """Start child processes with SIGINT ignored from their first instruction."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _describe(spec: RunSpec) -> str:
-    return f"{OPTIMIZERS[spec.optimizer].label} lr={spec.lr:g}"
-
-
-def _compute_in_process(
-    pending: Sequence[RunSpec], task: Task, store: RunStore, progress: Progress
-) -> Generator[dict[str, Any], None, None]:
-    callbacks = _ProgressCallbacks(progress)
-    for spec in pending:
-        progress.run_started(spec.run_id, spec.optimizer, spec.lr, spec.epochs)
-        try:
-            record = execute_run(spec, task, callbacks)
-        except Exception as error:
-            raise RunFailed(
-                f"run {_describe(spec)} failed: {type(error).__name__}: {error}",
-                traceback.format_exc(),
-            ) from error
-        store.save(record)
-        progress.run_finished(spec.run_id, record)
-        yield record
-
-
-def _compute_in_workers(
-    pending: Sequence[RunSpec],
-    config: CompareConfig,
-    fingerprint: dict[str, Any],
-    jobs: int,
-    store: RunStore,
-    progress: Progress,
-) -> Generator[dict[str, Any], None, None]:
-    context = multiprocessing.get_context("spawn")
-    todo = context.Queue()
-    events = context.Queue()
-    for spec in pending:
-        todo.put(spec)
-    for _ in range(jobs):
-        todo.put(None)
-    threads = max(1, available_cpus() // jobs)
-    by_id = {spec.run_id: spec for spec in pending}
-    workers = [
-        context.Process(
-            target=_worker,
-            args=(
-                index,
-                config.task,
-                fingerprint,
-                config.seed,
-                threads,
-                str(store.out_dir),
-                todo,
-                events,
-            ),
-            name=f"eveopt-compare-{index}",
-            daemon=True,
-        )
-        for index in range(jobs)
-    ]
-    with _sigint_ignored_in_children():
-        for worker in workers:
-            worker.start()
-    remaining = set(by_id)
-    ready: set[int] = set()
-    completed = False
-    try:
-        while remaining:
-            try:
-                event = events.get(timeout=0.5)
-            except queue.Empty:
-                event = None
-            if event is None:
-                _check_workers(workers, ready, len(remaining))
-                continue
-            kind, run_id = event[0], event[1]
-            if kind == "ready":
-                ready.add(run_id)
-            elif kind == "started":
-                spec = by_id[run_id]
-                progress.run_started(run_id, spec.optimizer, spec.lr, spec.epochs)
-            elif kind == "epoch":
-                progress.epoch_finished(run_id, event[2], event[3])
-            elif kind == "finished":
-                remaining.discard(run_id)
-                progress.run_finished(run_id, event[2])
-                yield event[2]
-            else:
-                where = "building the task" if run_id is None else f"run {_describe(by_id[run_id])}"
-                raise RunFailed(f"{where} failed in a worker process: {event[2]}", event[3])
-        completed = True
-    finally:
-        if completed:
-            for worker in workers:
-                worker.join()
-        else:
-            for worker in workers:
-                worker.terminate()
-            for worker in workers:
-                worker.join()
-            todo.cancel_join_thread()
-            events.cancel_join_thread()
-        todo.close()
-        events.close()
-
-
-def _check_workers(workers: Sequence[Any], ready: set[int], remaining: int) -> None:
-    """Raise :class:`RunFailed` when a worker died, or every worker ended, with runs left."""
-    dead = [index for index, worker in enumerate(workers) if worker.exitcode not in (None, 0)]
-    if not dead and any(worker.is_alive() for worker in workers):
-        return
-    code = workers[dead[0]].exitcode if dead else 0
-    if any(index not in ready for index in dead):
-        # It never reached _worker: it died while multiprocessing bootstrapped it, which runs
-        # the main script again (as __mp_main__); its traceback is on stderr above.
-        raise RunFailed(
-            f"a worker process exited while starting (exit code {code}; its error is above): "
-            f"{_MAIN_GUARD_HINT}; {remaining} runs not computed",
-            "",
-        )
-    raise RunFailed(
-        f"a worker process exited unexpectedly (exit code {code}); {remaining} runs not computed",
-        "",
-    )
 
 
 def _output_paths(out_dir: Path) -> dict[str, Path]:
@@ -556,62 +335,35 @@ def run_compare(
         # multiprocessing is importing the main script again in a new worker process (spawn):
         # stop before the script's comparison reads or writes anything in this process.
         raise RuntimeError(
-            f"run_compare called while a worker process was starting: {_MAIN_GUARD_HINT}"
+            f"run_compare called while a worker process was starting: {MAIN_GUARD_HINT}"
         )
     stdout = sys.stdout if stdout is None else stdout
     stderr = sys.stderr if stderr is None else stderr
     config.validate()
-    task = resolve_task(config.task)
+    source = config.task_source()
+    task = source.build()
     fingerprint = task_fingerprint(task, config.seed)
-    specs = [
-        RunSpec(
-            task=config.task,
-            task_fingerprint=fingerprint,
-            optimizer=name,
-            lr=float(lr),
-            epochs=config.epochs,
-            batch_size=config.batch_size,
-            seed=config.seed,
-        )
-        for name in dict.fromkeys(config.optimizers)
-        for lr in config.lrs_for(name)
-    ]
+    specs = config.run_specs(fingerprint)
     out_dir = config.out_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
-    store = RunStore(out_dir)
-    store.remove_stale_temporaries()
-    records: dict[str, dict[str, Any]] = {}
-    for spec in specs:
-        stored = store.load(spec.run_id)
-        if stored is not None:
-            records[spec.run_id] = stored
-    reused = list(records)
-    pending = [spec for spec in specs if spec.run_id not in records]
-    jobs = min(config.jobs or available_cpus(), max(1, len(pending)))
-    progress = Progress(len(specs), stderr, quiet=config.quiet)
-    progress.start(len(reused), len(pending), sum(spec.epochs for spec in pending), jobs)
-    computed: list[str] = []
+    batch = compute_runs(
+        source,
+        task,
+        fingerprint,
+        specs,
+        out_dir,
+        jobs=config.jobs,
+        quiet=config.quiet,
+        stderr=stderr,
+    )
+    records = {record["run_id"]: record for record in batch.records}
     try:
-        computations = (
-            _compute_in_process(pending, task, store, progress)
-            if jobs == 1
-            else _compute_in_workers(pending, config, fingerprint, jobs, store, progress)
-        )
-        with closing(computations):
-            for record in computations:
-                records[record["run_id"]] = record
-                computed.append(record["run_id"])
-        progress.close()
         runs, best, paths, table = _write_report(config, task, fingerprint, specs, records)
     except KeyboardInterrupt:
-        progress.close()
-        saved = sum(1 for spec in specs if store.path_for(spec.run_id).exists())
-        raise Interrupted(saved, len(specs), out_dir) from None
-    except BaseException:
-        progress.close()
-        raise
-    _print_summary(stdout, config, task, table, paths, store, len(computed), len(reused))
-    return CompareResult(out_dir, runs, best, computed, reused, paths, table)
+        raise Interrupted(len(specs), len(specs), out_dir) from None
+    _print_summary(
+        stdout, config, task, table, paths, batch.store, len(batch.computed), len(batch.reused)
+    )
+    return CompareResult(out_dir, runs, best, batch.computed, batch.reused, paths, table)
 
 
 def _print_summary(

@@ -56,12 +56,27 @@ def init_like_keras_(model: nn.Module) -> nn.Module:
                 if name.startswith("weight_ih"):
                     nn.init.xavier_uniform_(parameter)
                 elif name.startswith("weight_hh"):
-                    nn.init.orthogonal_(parameter)
+                    _orthogonal_(parameter)
                 else:
                     nn.init.zeros_(parameter)
         elif isinstance(module, nn.Embedding):
             nn.init.uniform_(module.weight, -KERAS_EMBEDDING_SCALE, KERAS_EMBEDDING_SCALE)
     return model
+
+
+def _orthogonal_(tensor: torch.Tensor) -> None:
+    """``nn.init.orthogonal_`` with one thread: the same weights whatever the thread count.
+
+    The QR decomposition behind it rounds differently with different thread counts, so a
+    process with 1 thread (a ``--jobs`` worker) would build other initial weights than one
+    with 2, and the runs of one comparison would not start from the same model.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        nn.init.orthogonal_(tensor)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def count_parameters(model: nn.Module) -> int:

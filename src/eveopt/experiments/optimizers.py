@@ -46,11 +46,17 @@ class OptimizerSpec:
     color: str
 
     def build(
-        self, params: Iterable[torch.nn.Parameter], lr: float, *, f_star: float = 0.0
+        self,
+        params: Iterable[torch.nn.Parameter],
+        lr: float,
+        *,
+        f_star: float = 0.0,
+        **overrides: Any,
     ) -> torch.optim.Optimizer:
         """Construct the optimizer over ``params`` at learning rate ``lr``.
 
-        ``f_star`` (the task's known loss minimum) is passed to optimizers that take the loss.
+        ``f_star`` (the task's known loss minimum) is passed to optimizers that take the loss;
+        ``overrides`` replace registered hyperparameters (an unknown name is a ``TypeError``).
 
         Example:
             >>> import torch
@@ -60,9 +66,15 @@ class OptimizerSpec:
         """
         module_name, _, class_name = self.class_path.partition(":")
         optimizer_class = getattr(importlib.import_module(module_name), class_name)
+        unknown = sorted(set(overrides) - set(self.hyperparameters))
+        if unknown:
+            raise TypeError(
+                f"{self.label} has no hyperparameter {', '.join(unknown)}: choose from "
+                f"{', '.join(sorted(self.hyperparameters))}"
+            )
         extra = {"f_star": f_star} if self.needs_loss else {}
         optimizer: torch.optim.Optimizer = optimizer_class(
-            params, lr=lr, **dict(self.hyperparameters), **extra
+            params, lr=lr, **{**self.hyperparameters, **overrides}, **extra
         )
         return optimizer
 

@@ -42,9 +42,10 @@ class _Active:
     loss: float | None = None
 
 
-def _run_label(optimizer: str, lr: float) -> str:
+def _run_label(optimizer: str, lr: float, variant: str = "") -> str:
     spec = OPTIMIZERS.get(optimizer)
-    return f"{spec.label if spec is not None else optimizer} lr={lr:g}"
+    name = variant or (spec.label if spec is not None else optimizer)
+    return f"{name} lr={lr:g}"
 
 
 class Progress:
@@ -96,13 +97,15 @@ class Progress:
         parts.append(f"{to_compute} to compute" + (f" in {jobs} processes" if jobs > 1 else ""))
         self._print(", ".join(parts))
 
-    def run_started(self, run_id: str, optimizer: str, lr: float, epochs: int) -> None:
-        """A run has started (in this process or a worker)."""
+    def run_started(
+        self, run_id: str, optimizer: str, lr: float, epochs: int, variant: str = ""
+    ) -> None:
+        """A run has started (in this process or a worker); ``variant`` names a variant run."""
         if not self._any_started:
             # The rate is measured from the first run on, without the workers' start-up.
             self._started = self.clock()
             self._any_started = True
-        self.active[run_id] = _Active(_run_label(optimizer, lr), epochs)
+        self.active[run_id] = _Active(_run_label(optimizer, lr, variant), epochs)
         self._update()
 
     def epoch_finished(self, run_id: str, epoch: int, loss: float) -> None:
@@ -120,7 +123,9 @@ class Progress:
             # A diverged run never computes its remaining epochs: drop them from the plan.
             self.epochs_to_compute -= active.epochs - active.epoch
         self.done += 1
-        label = _run_label(str(record["optimizer"]), float(record["lr"]))
+        label = _run_label(
+            str(record["optimizer"]), float(record["lr"]), str(record.get("variant") or "")
+        )
         final_loss = record.get("final_loss")
         outcome = (
             f"diverged at epoch {record['diverged_at']['epoch']}"

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from eveopt.experiments.optimizers import OPTIMIZERS
+from eveopt.experiments.schedules import per_iteration_scheduler
 from eveopt.experiments.store import make_run_id
 
 if TYPE_CHECKING:
@@ -72,6 +73,16 @@ class RunSpec:
         seed: seeds the initial weights, the batch order and dropout.
         versions: the eveopt and torch versions that implement the optimizers (by default the
             installed ones), so an upgrade never reuses a run computed by older code.
+        max_samples: the task was cut to this many training samples (``None``: all).
+        hyperparameters: overrides of the registered optimizer's hyperparameters (Eve's
+            ``beta3`` and ``c`` in the sensitivity study).
+        schedule: a per-iteration lr decay, ``{"policy", "k", "gamma"}``
+            (:mod:`~eveopt.experiments.schedules`); ``None``: a constant lr.
+        variant: a display name for runs that differ from the registered optimizer
+            (``adam-exponential-k10``); it prefixes the run id but is not hashed.
+
+    The identity holds ``max_samples``, ``hyperparameters`` and ``schedule`` only when they
+    are set, so a plain run keeps the id it always had.
     """
 
     task: str
@@ -82,25 +93,46 @@ class RunSpec:
     batch_size: int
     seed: int
     versions: Mapping[str, str] = field(default_factory=installed_versions)
+    max_samples: int | None = None
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+    schedule: Mapping[str, Any] | None = None
+    variant: str = ""
+
+    def optimizer_identity(self) -> dict[str, Any]:
+        """The optimizer's identity with this run's hyperparameter overrides applied."""
+        identity = OPTIMIZERS[self.optimizer].identity()
+        for key, value in sorted(self.hyperparameters.items()):
+            identity["hyperparameters"][key] = list(value) if isinstance(value, tuple) else value
+        return identity
 
     def identity(self) -> dict[str, Any]:
         """The run's identity as plain JSON data: what the run id hashes."""
-        return {
+        identity: dict[str, Any] = {
             "format": RECORD_FORMAT,
             "task": self.task,
             "task_fingerprint": dict(self.task_fingerprint),
-            "optimizer": OPTIMIZERS[self.optimizer].identity(),
+            "optimizer": self.optimizer_identity(),
             "lr": float(self.lr),
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "seed": self.seed,
             "versions": dict(self.versions),
         }
+        if self.max_samples is not None:
+            identity["max_samples"] = self.max_samples
+        if self.schedule is not None:
+            identity["schedule"] = dict(self.schedule)
+        return identity
+
+    @property
+    def label(self) -> str:
+        """The variant, or the optimizer's registry name."""
+        return self.variant or self.optimizer
 
     @property
     def run_id(self) -> str:
-        """The run's id: ``<optimizer>-lr<lr>-<hash of the identity>``."""
-        return make_run_id(self.identity())
+        """The run's id: ``<variant or optimizer>-lr<lr>-<hash of the identity>``."""
+        return make_run_id(self.identity(), label=self.label)
 
 
 class RunCallbacks(Protocol):
@@ -236,7 +268,16 @@ def execute_run(spec: RunSpec, task: Task, callbacks: RunCallbacks | None = None
         # Dropout draws from the global generator from here on, identically in every run.
         torch.manual_seed(spec.seed)
         batch_order = torch.Generator().manual_seed(spec.seed)
-        optimizer = optimizer_spec.build(model.parameters(), spec.lr, f_star=task.f_star)
+        optimizer = optimizer_spec.build(
+            model.parameters(), spec.lr, f_star=task.f_star, **spec.hyperparameters
+        )
+        scheduler = (
+            None
+            if spec.schedule is None
+            else per_iteration_scheduler(
+                optimizer, str(spec.schedule["policy"]), float(spec.schedule["gamma"])
+            )
+        )
         if callbacks is not None:
             callbacks.on_start(spec, model)
         initial_loss = evaluate_loss(model, task)
@@ -261,6 +302,8 @@ def execute_run(spec: RunSpec, task: Task, callbacks: RunCallbacks | None = None
                     effective_lr_trace.append(float(loss_fed.effective_lr[0]))
                 else:
                     optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()  # the paper's decay counts iterations, not epochs
                 step += 1
                 if callbacks is not None:
                     callbacks.on_step(spec, step, indices, loss_value)
@@ -284,7 +327,10 @@ def execute_run(spec: RunSpec, task: Task, callbacks: RunCallbacks | None = None
         "epochs": spec.epochs,
         "batch_size": spec.batch_size,
         "f_star": task.f_star,
-        "hyperparameters": optimizer_spec.identity()["hyperparameters"],
+        "variant": spec.variant,
+        "hyperparameters": spec.optimizer_identity()["hyperparameters"],
+        "max_samples": spec.max_samples,
+        "schedule": None if spec.schedule is None else dict(spec.schedule),
         "diverged": diverged_at is not None,
         "diverged_at": diverged_at,
         "initial_loss": initial_loss,

@@ -57,18 +57,20 @@ def canonical_json(value: Any) -> str:
     )
 
 
-def make_run_id(identity: Mapping[str, Any]) -> str:
-    """The id of the run that ``identity`` describes: ``<optimizer>-lr<lr>-<12 hex of SHA-256>``.
+def make_run_id(identity: Mapping[str, Any], label: str | None = None) -> str:
+    """The id of the run that ``identity`` describes: ``<label>-lr<lr>-<12 hex of SHA-256>``.
 
-    ``identity`` must hold ``optimizer`` (a mapping with ``name``) and ``lr``; the readable
-    prefix only helps people, the hash of the whole canonical identity decides.
+    ``identity`` must hold ``optimizer`` (a mapping with ``name``) and ``lr``; ``label``
+    defaults to the optimizer's name. The readable prefix only helps people, the hash of the
+    whole canonical identity decides.
 
     Example:
         >>> make_run_id({"optimizer": {"name": "adam"}, "lr": 0.001, "epochs": 3})
         'adam-lr0.001-9a31c94bae6d'
     """
     digest = hashlib.sha256(canonical_json(identity).encode()).hexdigest()[:12]
-    return f"{identity['optimizer']['name']}-lr{float(identity['lr']):g}-{digest}"
+    prefix = label or identity["optimizer"]["name"]
+    return f"{prefix}-lr{float(identity['lr']):g}-{digest}"
 
 
 @contextlib.contextmanager

@@ -1,9 +1,11 @@
 """Tasks: what a comparison trains (data, model factory, loss, f*), by name or ``module:function``.
 
-A task is resolved from a *spec* string: the name of a built-in task (``digits-cnn``,
-``digits-logreg``) or ``package.module:function`` / ``path/to/file.py:function`` naming a user
-function that returns a :class:`Task`. This module imports no framework at load, so the CLI can
-list the task names cheaply; building a task imports torch (and scikit-learn for the digits).
+A task is resolved from a *spec* string: the name of a built-in task (:data:`BUILTIN_TASKS`: the
+embedded ``digits-cnn``, ``digits-logreg`` and ``text-char-gru``, and the paper's file-backed
+tasks, which read ``--data-dir``) or ``package.module:function`` / ``path/to/file.py:function``
+naming a user function that returns a :class:`Task`. This module imports no framework at load,
+so the CLI can list the task names cheaply; building a task imports torch (and scikit-learn for
+the digits).
 
 The user contract (also in ``docs/compare.md`` and ``examples/custom_task.py``)::
 
@@ -41,15 +43,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUILTIN_TASKS",
+    "BuiltinTask",
     "Task",
     "TaskError",
     "digits_cnn",
     "digits_logreg",
+    "file_backed_tasks",
     "glorot_uniform_",
     "load_digits_tensors",
     "resolve_task",
     "source_fingerprint",
+    "subset_task",
+    "task_needs_data",
     "task_slug",
+    "validate_task_data",
     "validate_task_spec",
 ]
 
@@ -345,22 +352,97 @@ def digits_logreg() -> Task:
     )
 
 
-BUILTIN_TASKS: dict[str, tuple[Callable[[], Task], str]] = {
-    "digits-cnn": (digits_cnn, "2-conv dropout CNN on scikit-learn's 8x8 digits (1,797 images)"),
-    "digits-logreg": (digits_logreg, "logistic regression on scikit-learn's 8x8 digits"),
-}
+@dataclass(frozen=True)
+class BuiltinTask:
+    """A task eveopt ships: its builder and, for the paper's datasets, what ``--data-dir`` holds.
 
+    Args:
+        description: one line for ``--help``.
+        builder: ``module:function`` building the :class:`Task`; it takes no argument, or the
+            data folder when ``data`` is set.
+        data: what the data folder must hold (``None``: the task's data is embedded).
+    """
+
+    description: str
+    builder: str
+    data: str | None = None
+
+
+_PAPER_TASKS = "eveopt.experiments.paper_tasks"
+
+BUILTIN_TASKS: dict[str, BuiltinTask] = {
+    "digits-cnn": BuiltinTask(
+        "2-conv dropout CNN on scikit-learn's 8x8 digits (1,797 images)",
+        "eveopt.experiments.tasks:digits_cnn",
+    ),
+    "digits-logreg": BuiltinTask(
+        "logistic regression on scikit-learn's 8x8 digits", "eveopt.experiments.tasks:digits_logreg"
+    ),
+    "text-char-gru": BuiltinTask(
+        "2-layer character GRU on English prose shipped with CPython (999 sequences of 100)",
+        f"{_PAPER_TASKS}:text_char_gru",
+    ),
+    "cifar100-resnet": BuiltinTask(
+        "the paper's ResNet (685,732 params) on CIFAR-100 (50,000 images)",
+        f"{_PAPER_TASKS}:cifar100_resnet",
+        data="cifar-100-python/ (train, test)",
+    ),
+    "cifar10-cnn": BuiltinTask(
+        "the first version's 4-conv dropout CNN on CIFAR-10 (50,000 images)",
+        f"{_PAPER_TASKS}:cifar10_cnn",
+        data="cifar-10-batches-py/ (data_batch_1..5, test_batch)",
+    ),
+    "mnist-logreg": BuiltinTask(
+        "logistic regression on MNIST (60,000 images)",
+        f"{_PAPER_TASKS}:mnist_logreg",
+        data="the four MNIST IDX files (plain or .gz)",
+    ),
+    "ptb-char-gru": BuiltinTask(
+        "the paper's 2-layer character GRU on Penn Treebank characters (sequences of 100)",
+        f"{_PAPER_TASKS}:ptb_char_gru",
+        data="ptb.char.train.txt (Mikolov's simple-examples/data)",
+    ),
+    "babi-gru": BuiltinTask(
+        "the paper's bAbI-10k question-answering GRU, question 14 (babi-gru-qN: question N)",
+        f"{_PAPER_TASKS}:babi_gru",
+        data="tasks_1-20_v1-2/en-10k/ or tasks_1-20_v1-2.tar.gz",
+    ),
+}
+"""The built-in tasks by name. ``babi-gru-qN`` (N = 1 .. 20) is ``babi-gru`` on question N."""
+
+_BABI_QUESTION_TASK = re.compile(r"^babi-gru-q([1-9]|1[0-9]|20)$")
 _MODULE_SPEC = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _FUNCTION_NAME = re.compile(r"^[A-Za-z_]\w*$")
 
 
+def _builtin(spec: str) -> tuple[BuiltinTask, dict[str, Any]] | None:
+    """The built-in task ``spec`` names and the builder's extra arguments; None for a user task."""
+    if spec in BUILTIN_TASKS:
+        return BUILTIN_TASKS[spec], {}
+    match = _BABI_QUESTION_TASK.match(spec)
+    if match:
+        return BUILTIN_TASKS["babi-gru"], {"question": int(match.group(1))}
+    return None
+
+
+def file_backed_tasks() -> tuple[str, ...]:
+    """The built-in tasks that read their data from ``--data-dir``."""
+    return tuple(name for name, entry in BUILTIN_TASKS.items() if entry.data is not None)
+
+
+def task_needs_data(spec: str) -> bool:
+    """Whether the task ``spec`` names reads its data from ``--data-dir``."""
+    found = _builtin(spec)
+    return found is not None and found[0].data is not None
+
+
 def _valid_choices() -> str:
-    return ", ".join(BUILTIN_TASKS) + ", or package.module:function"
+    return ", ".join(BUILTIN_TASKS) + ", babi-gru-qN, or package.module:function"
 
 
 def validate_task_spec(spec: str) -> None:
     """Check a task spec's form without importing anything; raise :class:`TaskError` if wrong."""
-    if spec in BUILTIN_TASKS:
+    if _builtin(spec) is not None:
         return
     target, separator, function = spec.rpartition(":")
     if not separator:
@@ -370,6 +452,61 @@ def validate_task_spec(spec: str) -> None:
         raise TaskError(
             f"malformed task {spec!r}: give package.module:function or path/to/file.py:function"
         )
+
+
+def validate_task_data(spec: str, data_dir: str | os.PathLike[str] | None) -> None:
+    """Check that ``data_dir`` is given exactly when the task reads files, and is a folder.
+
+    Raises :class:`TaskError` naming ``--data-dir`` and what the task needs; reads no file.
+    """
+    validate_task_spec(spec)
+    found = _builtin(spec)
+    needs = found is not None and found[0].data is not None
+    if needs and data_dir is None:
+        assert found is not None
+        raise TaskError(
+            f"task {spec} reads its data from files: give --data-dir DIR, a folder holding "
+            f"{found[0].data}"
+        )
+    if not needs and data_dir is not None:
+        raise TaskError(
+            f"task {spec} has its data built in: leave out --data-dir (only "
+            f"{', '.join(file_backed_tasks())} read one)"
+        )
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise TaskError(f"--data-dir {os.fspath(data_dir)} is not a folder")
+
+
+def subset_task(task: Task, max_samples: int, seed: int) -> Task:
+    """``task`` with only the first ``max_samples`` training samples after a seeded shuffle.
+
+    The shuffle is ``torch.randperm`` from a generator seeded with ``seed`` (the comparison's
+    seed), so the subset is the same in every process. With ``max_samples`` at least the
+    number of samples, the task is returned as it is.
+
+    Example:
+        >>> small = subset_task(resolve_task("digits-logreg"), 100, seed=0)
+        >>> small.num_samples, small.name
+        (100, 'digits-logreg')
+    """
+    import torch
+
+    if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1:
+        raise TaskError(f"max_samples must be a positive integer, got {max_samples!r}")
+    if max_samples >= task.num_samples:
+        return task
+    generator = torch.Generator().manual_seed(seed)
+    keep = torch.randperm(task.num_samples, generator=generator)[:max_samples]
+    subset = Task(
+        inputs=task.inputs[keep].clone(),
+        targets=task.targets[keep].clone(),
+        make_model=task.make_model,
+        loss=task.loss,
+        f_star=task.f_star,
+        name=task.name,
+    )
+    object.__setattr__(subset, "_defined_by", task._defined_by)
+    return subset
 
 
 def _import_target(target: str) -> Any:
@@ -410,19 +547,45 @@ def _as_task(value: Any, spec: str) -> Task:
     return task
 
 
-def resolve_task(spec: str) -> Task:
+def resolve_task(
+    spec: str,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    max_samples: int | None = None,
+    seed: int = 0,
+) -> Task:
     """Build the task a spec names: a built-in name or ``module:function`` / ``file.py:function``.
 
-    Raises :class:`TaskError` with a one-line reason when the spec names nothing usable.
+    Args:
+        spec: the task spec.
+        data_dir: the folder a file-backed built-in task reads (required by those, refused by
+            the others: see :func:`validate_task_data`).
+        max_samples: keep only this many training samples, chosen by a seeded shuffle
+            (:func:`subset_task`); ``None`` keeps all.
+        seed: the shuffle's seed.
+
+    Raises :class:`TaskError` with a one-line reason when the spec names nothing usable or the
+    data cannot be read (:class:`~eveopt.experiments.datasets.DataError`).
 
     Example:
         >>> resolve_task("digits-logreg").num_samples
         1797
     """
-    validate_task_spec(spec)
-    if spec in BUILTIN_TASKS:
-        task = BUILTIN_TASKS[spec][0]()
-        object.__setattr__(task, "_defined_by", (BUILTIN_TASKS[spec][0],))
+    validate_task_data(spec, data_dir)
+    task = _build_task(spec, None if data_dir is None else Path(data_dir))
+    return task if max_samples is None else subset_task(task, max_samples, seed)
+
+
+def _build_task(spec: str, data_dir: Path | None) -> Task:
+    found = _builtin(spec)
+    if found is not None:
+        entry, arguments = found
+        module_name, _, function_name = entry.builder.partition(":")
+        builder = getattr(importlib.import_module(module_name), function_name)
+        task: Task = builder(**arguments) if entry.data is None else builder(data_dir, **arguments)
+        if not task.name:
+            object.__setattr__(task, "name", spec)
+        object.__setattr__(task, "_defined_by", (builder,))
         return task
     target, _, function_name = spec.rpartition(":")
     try:
