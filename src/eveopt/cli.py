@@ -1,4 +1,4 @@
-"""The ``eveopt`` command: ``eveopt compare`` runs the paper's optimizer comparison.
+"""The ``eveopt`` command: ``compare`` (the optimizer comparison) and ``reproduce`` (the paper).
 
 A thin front end: it parses and checks options and calls :mod:`eveopt.experiments`. Importing
 it imports no framework, so ``eveopt --help`` answers at once. Bad input gives one line on
@@ -12,6 +12,7 @@ import math
 import re
 import sys
 import textwrap
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from eveopt import __version__
@@ -31,6 +32,18 @@ from eveopt.experiments.compare import (
 )
 from eveopt.experiments.grids import GRID_NAMES, PAPER_LRS, QUICK_LRS
 from eveopt.experiments.optimizers import OPTIMIZERS
+from eveopt.experiments.reproduce import (
+    DEFAULT_TASK as DEFAULT_REPRODUCE_TASK,
+)
+from eveopt.experiments.reproduce import (
+    EXPERIMENTS,
+    PAPER_BETA3S,
+    PAPER_CS,
+    PAPER_EPOCHS,
+    ReproduceConfig,
+    run_reproduce,
+)
+from eveopt.experiments.schedules import DECAY_POLICIES, PAPER_DECAY_FACTORS
 from eveopt.experiments.tasks import BUILTIN_TASKS, TaskError, file_backed_tasks
 
 __all__ = ["build_parser", "main"]
@@ -241,8 +254,170 @@ def _add_compare(subparsers: argparse._SubParsersAction[_Parser]) -> None:
     )
 
 
+def _add_lr_options(parser: argparse.ArgumentParser, default_grid: str) -> None:
+    lr_choice = parser.add_mutually_exclusive_group()
+    lr_choice.add_argument(
+        "--lrs",
+        nargs="+",
+        type=_positive_float,
+        metavar="FLOAT",
+        help="learning rates to search for every optimizer, replacing the grid",
+    )
+    lr_choice.add_argument(
+        "--lr-grid",
+        choices=GRID_NAMES,
+        default=None,
+        help=(
+            f"learning-rate grid (default: {default_grid}). paper: the paper's {len(PAPER_LRS)} "
+            f"lrs ({', '.join(f'{lr:g}' for lr in PAPER_LRS)}), plus 2e-3 for adamax. quick: "
+            f"3 lrs per optimizer ({_quick_grid_text()})"
+        ),
+    )
+
+
+def _number_list(kind: str, minimum: float, maximum: float | None = None) -> Any:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if (
+            not math.isfinite(value)
+            or value < minimum
+            or (maximum is not None and value >= maximum)
+        ):
+            bound = f"in [{minimum:g}, {maximum:g})" if maximum is not None else f">= {minimum:g}"
+            raise argparse.ArgumentTypeError(f"{kind} must be finite and {bound}, got {text}")
+        return value
+
+    return parse
+
+
+def _add_reproduce(subparsers: argparse._SubParsersAction[_Parser]) -> None:
+    parser = subparsers.add_parser(
+        "reproduce",
+        help="run one of the paper's experiments, with its figures and a report",
+        description=textwrap.fill(
+            "Run one of the paper's experiments with its protocol as default (the paper's lr "
+            "grid, 100 epochs, batch 128), then write results.json, results.csv, the figures and "
+            "report.md (our numbers beside the paper's, and whether each of its claims holds at "
+            "this scale). Finished runs are saved as they end; rerunning resumes.",
+            width=78,
+        ),
+        epilog=(
+            "examples:\n"
+            "  eveopt reproduce trloss --task cifar100-resnet --data-dir ~/data\n"
+            "  eveopt reproduce compsched --task digits-cnn --epochs 40 --lr-grid quick\n"
+            "  eveopt reproduce hypsearch --task digits-cnn --beta3s 0 0.9 0.999 --cs 2 10\n"
+            "\nSee docs/reproduce.md."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    experiments = parser.add_subparsers(
+        dest="experiment", metavar="EXPERIMENT", parser_class=_Parser
+    )
+    tasks = "; ".join(f"{name}: {entry.description}" for name, entry in BUILTIN_TASKS.items())
+    for name, summary in EXPERIMENTS.items():
+        sub = experiments.add_parser(name, help=summary, description=f"{name}: {summary}.")
+        sub.add_argument(
+            "--task",
+            default=DEFAULT_REPRODUCE_TASK,
+            metavar="NAME",
+            help=f"what to train (default: {DEFAULT_REPRODUCE_TASK}). Built in: {tasks}",
+        )
+        _add_data_options(sub)
+        if name == "trloss":
+            sub.add_argument(
+                "--optimizers",
+                nargs="+",
+                choices=tuple(OPTIMIZERS),
+                default=None,
+                metavar="NAME",
+                help=f"optimizers to compare (default: all of {', '.join(OPTIMIZERS)})",
+            )
+        _add_lr_options(sub, "paper")
+        if name == "compsched":
+            sub.add_argument(
+                "--policies",
+                nargs="+",
+                choices=DECAY_POLICIES,
+                default=None,
+                metavar="NAME",
+                help=f"decay policies (default: all of {', '.join(DECAY_POLICIES)})",
+            )
+            sub.add_argument(
+                "--ks",
+                nargs="+",
+                type=_number_list("k", 1.0),
+                default=None,
+                metavar="K",
+                help=(
+                    "final-lr ratios: the lr decays to lr/k by the last iteration (default: "
+                    f"the paper's {', '.join(f'{k:g}' for k in PAPER_DECAY_FACTORS)})"
+                ),
+            )
+        if name == "hypsearch":
+            sub.add_argument(
+                "--beta3s",
+                nargs="+",
+                type=_number_list("beta3", 0.0, 1.0),
+                default=None,
+                metavar="B",
+                help=f"Eve's beta3 values (default: the paper's {len(PAPER_BETA3S)})",
+            )
+            sub.add_argument(
+                "--cs",
+                nargs="+",
+                type=_number_list("c", 1.0),
+                default=None,
+                metavar="C",
+                help=f"Eve's c values (default: {', '.join(f'{c:g}' for c in PAPER_CS)})",
+            )
+        sub.add_argument(
+            "--epochs",
+            type=_positive_int,
+            default=PAPER_EPOCHS,
+            metavar="N",
+            help=f"passes over the training set per run (default: {PAPER_EPOCHS}, the paper's)",
+        )
+        sub.add_argument(
+            "--batch-size",
+            type=_positive_int,
+            default=DEFAULT_BATCH_SIZE,
+            metavar="N",
+            help=f"mini-batch size (default: {DEFAULT_BATCH_SIZE}, as in the paper)",
+        )
+        sub.add_argument(
+            "--seed",
+            type=_seed,
+            default=DEFAULT_SEED,
+            metavar="N",
+            help=(
+                f"seed of weights, batch order, dropout and --max-samples (default: {DEFAULT_SEED})"
+            ),
+        )
+        sub.add_argument(
+            "--jobs",
+            type=_positive_int,
+            default=None,
+            metavar="N",
+            help=(
+                f"runs computed at once in parallel processes "
+                f"(default: one per CPU, {available_cpus()} here)"
+            ),
+        )
+        sub.add_argument(
+            "--out",
+            type=_folder,
+            default=None,
+            metavar="DIR",
+            help=f"output folder (default: runs/{name}-<task>)",
+        )
+        sub.add_argument("--quiet", action="store_true", help="no progress display on stderr")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The ``eveopt`` argument parser, with its ``compare`` subcommand."""
+    """The ``eveopt`` argument parser, with its ``compare`` and ``reproduce`` subcommands."""
     parser = _Parser(
         prog="eveopt",
         description=(
@@ -253,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"eveopt {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_compare(subparsers)
+    _add_reproduce(subparsers)
     return parser
 
 
@@ -262,22 +438,59 @@ def _option_names(parser: argparse.ArgumentParser) -> str:
     )
 
 
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    action = next(
+        action for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+    )
+    chosen: argparse.ArgumentParser = action.choices[name]
+    return chosen
+
+
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if args.command is None:
-        parser.error("a command is required: choose from compare (see eveopt --help)")
+        parser.error("a command is required: choose from compare, reproduce (see eveopt --help)")
+    subparser = _subparser(parser, args.command)
+    if args.command == "reproduce":
+        if args.experiment is None:
+            subparser.error(
+                f"an experiment is required: choose from {', '.join(EXPERIMENTS)} "
+                "(see eveopt reproduce --help)"
+            )
+        subparser = _subparser(subparser, args.experiment)
     if unknown:
-        subparser = next(
-            action.choices[args.command]
-            for action in parser._actions
-            if isinstance(action, argparse._SubParsersAction)
-        )
         subparser.error(
             f"unrecognized arguments: {' '.join(unknown)}; "
             f"valid options: {_option_names(subparser)}"
         )
     return args
+
+
+def _reproduce_config(args: argparse.Namespace) -> ReproduceConfig:
+    def values(name: str) -> tuple[Any, ...] | None:
+        given = getattr(args, name, None)
+        return None if given is None else tuple(dict.fromkeys(given))
+
+    return ReproduceConfig(
+        experiment=args.experiment,
+        task=args.task,
+        data_dir=args.data_dir,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        max_samples=args.max_samples,
+        optimizers=values("optimizers"),
+        lrs=None if args.lrs is None else tuple(args.lrs),
+        lr_grid=args.lr_grid,
+        decay_factors=values("ks"),
+        policies=values("policies"),
+        beta3s=values("beta3s"),
+        cs=values("cs"),
+        seed=args.seed,
+        jobs=args.jobs,
+        out=args.out,
+        quiet=args.quiet,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -291,7 +504,11 @@ def main(argv: list[str] | None = None) -> int:
         args = _parse(sys.argv[1:] if argv is None else argv)
     except SystemExit as parser_exit:  # --help, --version, or bad input (already reported)
         return parser_exit.code if isinstance(parser_exit.code, int) else EXIT_BAD_INPUT
-    config = CompareConfig(
+    if args.command == "reproduce":
+        prefix = f"eveopt reproduce {args.experiment}"
+        config = _reproduce_config(args)
+        return _run(prefix, lambda: run_reproduce(config))
+    compare_config = CompareConfig(
         task=args.task,
         optimizers=tuple(dict.fromkeys(args.optimizers)),
         lrs=None if args.lrs is None else tuple(args.lrs),
@@ -305,9 +522,13 @@ def main(argv: list[str] | None = None) -> int:
         data_dir=args.data_dir,
         max_samples=args.max_samples,
     )
-    prefix = "eveopt compare"
+    return _run("eveopt compare", lambda: run_compare(compare_config))
+
+
+def _run(prefix: str, work: Callable[[], object]) -> int:
+    """Run a command's work; turn its errors into one line on stderr and an exit code."""
     try:
-        run_compare(config)
+        work()
     except (ConfigError, TaskError) as error:
         print(f"{prefix}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +38,18 @@ def _usable_final_loss(run: Run) -> float | None:
     return float(final_loss) if math.isfinite(final_loss) else None
 
 
-def select_best(runs: Sequence[Run]) -> dict[str, Run | None]:
+def _optimizer(run: Run) -> str:
+    return str(run["optimizer"])
+
+
+def select_best(
+    runs: Sequence[Run], key: Callable[[Run], str] = _optimizer
+) -> dict[str, Run | None]:
     """Each optimizer's best run: the lowest final full training loss, diverged runs excluded.
 
     Optimizers keep the order of their first run in ``runs``; an optimizer whose runs all
-    diverged maps to ``None``.
+    diverged maps to ``None``. ``key`` groups runs otherwise (by variant: one best run per
+    decay setting or per (beta3, c)).
 
     Example:
         >>> runs = [
@@ -55,7 +62,7 @@ def select_best(runs: Sequence[Run]) -> dict[str, Run | None]:
     """
     best: dict[str, Run | None] = {}
     for run in runs:
-        optimizer = str(run["optimizer"])
+        optimizer = key(run)
         best.setdefault(optimizer, None)
         final_loss = _usable_final_loss(run)
         if final_loss is None:
@@ -156,7 +163,9 @@ def _label(name: str) -> str:
     return spec.label if spec is not None else name
 
 
-def format_table(runs: Sequence[Run], best: Mapping[str, Run | None]) -> str:
+def format_table(
+    runs: Sequence[Run], best: Mapping[str, Run | None], key: Callable[[Run], str] = _optimizer
+) -> str:
     """The ranked terminal table: rank, optimizer, best lr, final loss, time, diverged runs.
 
     Example:
@@ -166,20 +175,23 @@ def format_table(runs: Sequence[Run], best: Mapping[str, Run | None]) -> str:
         rank  optimizer     best lr  final loss     time  diverged
            1  Adam            0.001   2.500e-01    1.5 s       0/1
     """
+    width = max([12, *(len(_label(name)) for name in best)])
     header = (
-        f"{'rank':>4}  {'optimizer':<12}  {'best lr':>7}  {'final loss':>10}  {'time':>7}  diverged"
+        f"{'rank':>4}  {'optimizer':<{width}}  {'best lr':>7}  {'final loss':>10}  {'time':>7}"
+        "  diverged"
     )
     lines = [header]
     for rank, (name, run) in enumerate(rank_optimizers(best), start=1):
-        own = [item for item in runs if item["optimizer"] == name]
+        own = [item for item in runs if key(item) == name]
         diverged = f"{sum(1 for item in own if item.get('diverged'))}/{len(own)}"
         if run is None:
             lines.append(
-                f"{'-':>4}  {_label(name):<12}  {'-':>7}  {'diverged':>10}  {'-':>7}  {diverged:>8}"
+                f"{'-':>4}  {_label(name):<{width}}  {'-':>7}  {'diverged':>10}  {'-':>7}"
+                f"  {diverged:>8}"
             )
             continue
         lines.append(
-            f"{rank:>4}  {_label(name):<12}  {float(run['lr']):>7g}  "
+            f"{rank:>4}  {_label(name):<{width}}  {float(run['lr']):>7g}  "
             f"{float(run['final_loss']):>10.3e}  {_format_seconds(float(run['wall_time_s'])):>7}"
             f"  {diverged:>8}"
         )
