@@ -116,7 +116,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
 def test_a_missing_command_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert capsys.readouterr().err.strip() == (
-        "eveopt: error: a command is required: choose from compare (see eveopt --help)"
+        "eveopt: error: a command is required: choose from compare, reproduce (see eveopt --help)"
     )
 
 
