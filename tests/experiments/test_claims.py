@@ -49,7 +49,7 @@ def test_claim_2_similar_and_slightly_worse() -> None:
     )
     verdict = check_rnn_similar({"eve": 3.0, "adam": 1.0, "adamax": 1.0}, LABELS)
     assert verdict.status == "not supported"
-    assert "span 3x" in verdict.details
+    assert "span 3.00x" in verdict.details
 
 
 def test_claim_3_decay() -> None:

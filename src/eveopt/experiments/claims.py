@@ -126,7 +126,7 @@ def check_eve_wins(
     if lowest:
         parts.append(
             f"the runner-up {labels.get(runner_up, runner_up)} ends at {runner_up_loss:.3g}, "
-            f"{margin:.3g}x Eve's (much lower: >= {MUCH_LOWER:g}x)"
+            f"{margin:.2f}x Eve's (much lower: >= {MUCH_LOWER:g}x)"
         )
     else:
         parts.append(f"{labels.get(runner_up, runner_up)} ends lowest at {runner_up_loss:.3g}")
@@ -163,7 +163,7 @@ def check_rnn_similar(finals: Finals, labels: Mapping[str, str]) -> Verdict:
     spread = max(finished.values()) / min(finished.values())
     similar = spread <= SIMILAR_SPREAD and len(finished) == len(finals)
     parts = [
-        f"the best final losses span {spread:.3g}x (similar: <= {SIMILAR_SPREAD:g}x"
+        f"the best final losses span {spread:.2f}x (similar: <= {SIMILAR_SPREAD:g}x"
         + ("" if len(finished) == len(finals) else "; some optimizers diverged at every lr")
         + ")"
     ]
@@ -172,7 +172,7 @@ def check_rnn_similar(finals: Finals, labels: Mapping[str, str]) -> Verdict:
         if name in finished:
             ratio = finished["eve"] / finished[name]
             slightly_worse.append(1.0 < ratio <= SLIGHTLY_WORSE)
-            parts.append(f"Eve/{labels.get(name, name)} = {ratio:.3g}")
+            parts.append(f"Eve/{labels.get(name, name)} = {ratio:.3f}")
     parts[-1] += f" (slightly worse: in (1, {SLIGHTLY_WORSE:g}])"
     both = bool(slightly_worse) and all(slightly_worse)
     if similar and both:
@@ -233,7 +233,7 @@ def check_decay(
     if spans:
         parts.append(
             "Adam's final loss across k spans "
-            + ", ".join(f"{span:.3g}x ({policy})" for policy, span in spans.items())
+            + ", ".join(f"{span:.2f}x ({policy})" for policy, span in spans.items())
             + f" (a lot: >= {VARIES_A_LOT:g}x)"
         )
     else:
@@ -286,7 +286,7 @@ def check_sensitivity(
         ratio = default / finite[best_pair] if finite[best_pair] > 0 else math.inf
         close = ratio <= CLOSE_TO_BEST
         parts.append(
-            f"the defaults end at {default:.3g}, rank {rank} of {len(pairs)}, {ratio:.3g}x the "
+            f"the defaults end at {default:.3g}, rank {rank} of {len(pairs)}, {ratio:.2f}x the "
             f"best pair (beta3 {best_pair[0]:g}, c {best_pair[1]:g}: {finite[best_pair]:.3g}; "
             f"close: <= {CLOSE_TO_BEST:g}x)"
         )
