@@ -480,7 +480,7 @@ def _reproduce_config(args: argparse.Namespace) -> ReproduceConfig:
         batch_size=args.batch_size,
         max_samples=args.max_samples,
         optimizers=values("optimizers"),
-        lrs=None if args.lrs is None else tuple(args.lrs),
+        lrs=values("lrs"),
         lr_grid=args.lr_grid,
         decay_factors=values("ks"),
         policies=values("policies"),

@@ -100,3 +100,17 @@ def test_the_authors_own_decay_numbers_do_not_support_claim_3() -> None:
     verdict = check_decay(trloss["eve"]["final_loss"], trloss["adam"]["final_loss"], decayed)
     assert verdict.status == "not supported"
     assert "not below the best decayed" in verdict.details
+
+
+def test_differences_within_a_tie_decide_nothing() -> None:
+    # 1e-7 apart: rounding, not a result (a one-step run, or fused against foreach kernels).
+    tied = {"eve": 2.7896106, "adam": 2.7896104, "adamax": 2.9}
+    verdict = check_rnn_similar(tied, LABELS)
+    assert "Eve/Adam = 1.0000" in verdict.details
+    assert verdict.status == "partly supported"  # similar, but not "slightly worse" than Adam
+    claim_1 = check_eve_wins({"eve": 2.27357, "adam": 2.27357}, LABELS)
+    assert claim_1.status == "not supported"
+    assert "ties with Adam" in claim_1.details
+    assert check_sensitivity({(0.999, 10.0): 2.24999, (0.9, 2.0): 2.24982}, 2.2502).status == (
+        "partly supported"  # neither pair beats Adam by more than a tie
+    )

@@ -30,6 +30,7 @@ __all__ = [
     "MUCH_LOWER",
     "SIMILAR_SPREAD",
     "SLIGHTLY_WORSE",
+    "TIE",
     "VARIES_A_LOT",
     "Verdict",
     "check_decay",
@@ -56,6 +57,11 @@ ALMOST_ALL = 0.9
 """Claim 4: at least this fraction of the (beta3, c) pairs ends below Adam."""
 CLOSE_TO_BEST = 2.0
 """Claim 4: the defaults' final loss is at most this many times the best pair's."""
+TIE = 1e-3
+"""Final losses within this relative difference are a tie: neither is below the other.
+
+Runs that differ by rounding (two optimizers that coincide for a few steps, or kernels that
+round differently) must not decide a verdict."""
 
 SUPPORTED = "supported"
 PARTLY = "partly supported"
@@ -75,6 +81,11 @@ class Verdict:
     details: str
 
 
+def _below(value: float, other: float) -> bool:
+    """``value`` is below ``other`` by more than a :data:`TIE`."""
+    return value < other and (other - value) > TIE * abs(other)
+
+
 def _finite(value: float | None) -> TypeGuard[float]:
     return value is not None and math.isfinite(value)
 
@@ -86,7 +97,7 @@ def _stays_lowest_from(curves: Mapping[str, Sequence[float]], name: str) -> int 
     since: int | None = None
     for epoch in range(1, len(own)):
         lowest = all(
-            epoch < len(curve) and (not _finite(curve[epoch]) or own[epoch] < curve[epoch])
+            epoch < len(curve) and (not _finite(curve[epoch]) or _below(own[epoch], curve[epoch]))
             for curve in others
         ) and _finite(own[epoch])
         if lowest and since is None:
@@ -120,16 +131,21 @@ def check_eve_wins(
     runner_up = min(others, key=lambda name: float(others[name] or math.inf))
     runner_up_loss = float(others[runner_up] or math.inf)
     rank = 1 + sum(1 for value in others.values() if float(value or math.inf) < eve)
-    parts = [f"Eve ranks {rank} of {len(others) + 1} with {eve:.3g}"]
-    lowest = rank == 1
+    parts = [f"Eve ranks {rank} of {len(others) + 1} with {eve:.4g}"]
+    lowest = _below(eve, runner_up_loss)
     margin = runner_up_loss / eve if eve > 0 else math.inf
-    if lowest:
+    if rank == 1 and not lowest:
+        parts.append(
+            f"it ties with {labels.get(runner_up, runner_up)} ({runner_up_loss:.4g}; a tie: "
+            f"within {TIE:g} relative)"
+        )
+    elif lowest:
         parts.append(
             f"the runner-up {labels.get(runner_up, runner_up)} ends at {runner_up_loss:.3g}, "
-            f"{margin:.2f}x Eve's (much lower: >= {MUCH_LOWER:g}x)"
+            f"{margin:.3f}x Eve's (much lower: >= {MUCH_LOWER:g}x)"
         )
     else:
-        parts.append(f"{labels.get(runner_up, runner_up)} ends lowest at {runner_up_loss:.3g}")
+        parts.append(f"{labels.get(runner_up, runner_up)} ends lowest at {runner_up_loss:.4g}")
     quick = True
     if curves is not None and "eve" in curves:
         epochs = len(curves["eve"]) - 1
@@ -171,9 +187,11 @@ def check_rnn_similar(finals: Finals, labels: Mapping[str, str]) -> Verdict:
     for name in ("adam", "adamax"):
         if name in finished:
             ratio = finished["eve"] / finished[name]
-            slightly_worse.append(1.0 < ratio <= SLIGHTLY_WORSE)
-            parts.append(f"Eve/{labels.get(name, name)} = {ratio:.3f}")
-    parts[-1] += f" (slightly worse: in (1, {SLIGHTLY_WORSE:g}])"
+            slightly_worse.append(
+                _below(finished[name], finished["eve"]) and ratio <= SLIGHTLY_WORSE
+            )
+            parts.append(f"Eve/{labels.get(name, name)} = {ratio:.4f}")
+    parts[-1] += f" (slightly worse: in (1 + {TIE:g}, {SLIGHTLY_WORSE:g}])"
     both = bool(slightly_worse) and all(slightly_worse)
     if similar and both:
         status = SUPPORTED
@@ -209,17 +227,17 @@ def check_decay(
         return Verdict(NOT_TESTED, "needs a finite Eve run and a finite decayed Adam run")
     assert eve is not None
     parts = []
-    closes = _finite(adam) and best_decayed < float(adam or math.inf)
+    closes = _finite(adam) and _below(best_decayed, float(adam or math.inf))
     parts.append(
-        f"best decayed Adam {best_decayed:.3g} vs constant Adam "
-        + (f"{float(adam):.3g}" if _finite(adam) and adam is not None else "(none)")
+        f"best decayed Adam {best_decayed:.4g} vs constant Adam "
+        + (f"{float(adam):.4g}" if _finite(adam) and adam is not None else "(none)")
     )
-    eve_better = eve < best_decayed
-    parts.append(f"Eve {eve:.3g} ({'below' if eve_better else 'not below'} the best decayed)")
+    eve_better = _below(eve, best_decayed)
+    parts.append(f"Eve {eve:.4g} ({'below' if eve_better else 'not below'} the best decayed)")
     if curves is not None and "eve" in curves and "decayed" in curves:
         pairs = list(zip(curves["eve"][1:], curves["decayed"][1:], strict=False))
         below = sum(
-            1 for own, other in pairs if _finite(own) and (not _finite(other) or own < other)
+            1 for own, other in pairs if _finite(own) and (not _finite(other) or _below(own, other))
         )
         eve_better = eve_better and below * 2 > len(pairs)
         parts.append(f"Eve is below it at {below} of {len(pairs)} epochs")
@@ -264,11 +282,11 @@ def check_sensitivity(
     if not pairs or not _finite(adam):
         return Verdict(NOT_TESTED, "needs (beta3, c) runs and a finite Adam run")
     assert adam is not None
-    beating = sum(1 for value in pairs.values() if _finite(value) and float(value or 0) < adam)
+    beating = sum(1 for value in pairs.values() if _finite(value) and _below(value, adam))
     fraction = beating / len(pairs)
     almost_all = fraction >= ALMOST_ALL
     parts = [
-        f"{beating} of {len(pairs)} pairs end below Adam's {adam:.3g} "
+        f"{beating} of {len(pairs)} pairs end below Adam's {adam:.4g} by more than a tie "
         f"(almost all: >= {ALMOST_ALL:.0%})"
     ]
     finite = {pair: float(value) for pair, value in pairs.items() if _finite(value)}

@@ -117,6 +117,7 @@ _CSV_COLUMNS = (
     "run_id",
     "task",
     "optimizer",
+    "variant",
     "lr",
     "seed",
     "epochs",

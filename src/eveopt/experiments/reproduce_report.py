@@ -77,6 +77,10 @@ def _curve(run: Run) -> list[float]:
     ]
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _data_notes(config: ReproduceConfig) -> list[str]:
     """Facts about the data folder a reader must know (a training split copied from another)."""
     if config.data_dir is None:
@@ -104,16 +108,19 @@ def _data_notes(config: ReproduceConfig) -> list[str]:
 def _scale_lines(config: ReproduceConfig, task: Task, runs: Sequence[Run]) -> list[str]:
     base = config.compare_config()
     total = task.num_samples
-    samples = f"{total:,} training samples"
-    if config.max_samples is not None:
+    unit = "sequences" if config.task in RNN_TASKS else "samples"
+    samples = f"{total:,} training {unit}"
+    if config.max_samples is not None and config.max_samples == total:
         samples += (
             f" (a subset chosen by a shuffle seeded with {config.seed}: "
             f"--max-samples {config.max_samples})"
         )
+    elif config.max_samples is not None:
+        samples += f" (all of them: --max-samples {config.max_samples} is more)"
     lines = [
         f"- Task `{config.task}`: {samples}.",
-        f"- {config.epochs} epochs (the paper: 100), batch {config.batch_size} (the paper: 128), "
-        f"seed {config.seed}; {len(runs)} runs.",
+        f"- {_count(config.epochs, 'epoch')} (the paper: 100), batch {config.batch_size} "
+        f"(the paper: 128), seed {config.seed}; {_count(len(runs), 'run')}.",
     ]
     searched = [name for name in base.optimizers if name in {run["optimizer"] for run in runs}]
     lr_text = "; ".join(
@@ -184,29 +191,27 @@ def _verdict_line(claim: int, ours: Verdict, scale: str, paper: Verdict | None) 
 def _trloss_claims(
     config: ReproduceConfig, best: Mapping[str, Run | None], scale: str
 ) -> list[str]:
+    """Claim 2 for a character GRU (experiment 2's kind), claim 1 for any other task."""
     finals = {name: _final(run) for name, run in best.items()}
-    labels = {name: _label(name) for name in best}
+    labels = {name: spec.label for name, spec in OPTIMIZERS.items()}
     curves = {name: _curve(run) for name, run in best.items() if run is not None}
     paper = paper_results()["trloss"].get(config.task)
     paper_finals = (
         None if paper is None else {name: row["final_loss"] for name, row in paper.items()}
     )
-    lines = []
-    rnn = config.task in RNN_TASKS
-    for claim in (2, 1) if rnn else (1, 2):
-        if claim == 1:
-            ours = check_eve_wins(finals, labels, curves)
-            theirs = None if paper_finals is None else check_eve_wins(paper_finals, labels)
-        else:
-            ours = check_rnn_similar(finals, labels)
-            theirs = None if paper_finals is None else check_rnn_similar(paper_finals, labels)
-        lines.append(_verdict_line(claim, ours, scale, theirs))
-    kind = "a character GRU, experiment 2's kind" if rnn else "not a character GRU"
-    lines.append(
+    if config.task in RNN_TASKS:
+        ours = check_rnn_similar(finals, labels)
+        theirs = None if paper_finals is None else check_rnn_similar(paper_finals, labels)
+        claim, other, kind = 2, 1, "a character GRU, as in experiment 2"
+    else:
+        ours = check_eve_wins(finals, labels, curves)
+        theirs = None if paper_finals is None else check_eve_wins(paper_finals, labels)
+        claim, other, kind = 1, 2, "not a character GRU"
+    return [
+        _verdict_line(claim, ours, scale, theirs),
         f"- The paper made claim 1 for the CIFAR-100 ResNet and claim 2 for the Penn Treebank "
-        f"character GRU; this task is {kind}, so claim {2 if rnn else 1} is the one it tests."
-    )
-    return lines
+        f"character GRU; this task is {kind}, so this run tests claim {claim}, not claim {other}.",
+    ]
 
 
 def _compsched_claims(
@@ -326,7 +331,7 @@ def render_report(
     versions = next((run.get("versions") for run in runs), None) or {"eveopt": eveopt.__version__}
     full_grid = config.grid == "paper" and config.lrs is None
     scale = (
-        f"{task.num_samples:,} samples, {config.epochs} epochs, "
+        f"{task.num_samples:,} samples, {_count(config.epochs, 'epoch')}, "
         f"{'the paper lr grid' if full_grid else 'a reduced lr search'}"
     )
     lines = [
