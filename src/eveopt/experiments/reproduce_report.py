@@ -382,7 +382,8 @@ def render_report(
         "",
         'Thresholds (eveopt.experiments.claims): "much lower" >= 2x, "similar" <= 1.25x, '
         '"slightly worse" <= 1.10x, "varies a lot" >= 2x, "almost all" >= 90%, "close to '
-        'the best" <= 2x. A verdict holds for this run only, at the scale above.',
+        'the best" <= 2x; final losses within 1e-3 of each other (relative) are ties. A verdict '
+        "holds for this run only, at the scale above.",
         "",
         "## Figures",
         "",
