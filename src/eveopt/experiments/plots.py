@@ -113,6 +113,8 @@ def plot_eve(path: Path, eve_runs: Sequence[Run], best_run_id: str | None, title
             label += " (diverged)"
         steps = range(1, len(run.get("d", [])) + 1)
         style = {"color": color, "linewidth": 1.6 if is_best else 0.9, "label": label}
+        if len(steps) == 1:  # a line of one point draws nothing
+            style["marker"] = "o"
         d_axes.plot(steps, _floats(run.get("d", [])), **style)
         lr_axes.plot(steps, _floats(run.get("effective_lr", [])), **style)
     d_values = [value for run in eve_runs for value in _floats(run.get("d", [])) if value > 0]

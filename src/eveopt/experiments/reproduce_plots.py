@@ -216,6 +216,8 @@ def plot_hypsearch(
                 value = values[row][column]
                 text = "div" if not math.isfinite(value) else f"{value:.2g}"
                 weight = "bold" if (beta3, c) == default_pair else "normal"
+                # viridis_r is light (yellow) at low losses: dark text there, white elsewhere.
+                shade = image.norm(value) if math.isfinite(value) and value > 0 else 1.0
                 heat.text(
                     column,
                     row,
@@ -223,7 +225,7 @@ def plot_hypsearch(
                     ha="center",
                     va="center",
                     fontsize=6,
-                    color="white",
+                    color="black" if shade < 0.5 else "white",
                     fontweight=weight,
                 )
     heat.set_xticks(range(len(cs)), [f"{c:g}" for c in cs])

@@ -330,8 +330,9 @@ def render_report(
 
     versions = next((run.get("versions") for run in runs), None) or {"eveopt": eveopt.__version__}
     full_grid = config.grid == "paper" and config.lrs is None
+    unit = "sequences" if config.task in RNN_TASKS else "samples"
     scale = (
-        f"{task.num_samples:,} samples, {_count(config.epochs, 'epoch')}, "
+        f"{task.num_samples:,} {unit}, {_count(config.epochs, 'epoch')}, "
         f"{'the paper lr grid' if full_grid else 'a reduced lr search'}"
     )
     lines = [
