@@ -2,8 +2,9 @@
 
 Reads ``../shared/data/paper-runs/summary.json`` (the authors' logs, see ``../shared/PAPER.md``)
 and keeps what the reports compare against: per experiment and task, each optimizer's (or
-setting's) best lr and final full training loss after 100 epochs. Deterministic; a test checks
-that the packaged file is what this script writes::
+setting's) best lr and final full training loss after 100 epochs, and for the comparison and
+the decay study the 100 per-epoch losses (the claims about speed read them). Deterministic; a
+test checks that the packaged file is what this script writes::
 
     python tests/experiments/make_paper_results.py [path/to/summary.json]
 """
@@ -45,6 +46,7 @@ def build(summary: dict[str, Any]) -> dict[str, Any]:
                 "best_lr": run["best_lr"],
                 "final_loss": run["epoch_full_losses"][-1],
                 "epochs": len(run["epoch_full_losses"]),
+                "epoch_losses": run["epoch_full_losses"],
             }
             for name, run in sorted(runs.items())
         }
@@ -61,6 +63,7 @@ def build(summary: dict[str, Any]) -> dict[str, Any]:
                 "gamma": gamma,
                 "best_lr": run["best_lr"],
                 "final_loss": run["epoch_full_losses"][-1],
+                "epoch_losses": run["epoch_full_losses"],
                 # Searched over all k at once (inverse time and sqrt) or one k (exponential).
                 "searched_ks": [
                     _nearest_factor(final_factor(value)) for value in run["cmd_args"]["decays"]

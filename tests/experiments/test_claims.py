@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from eveopt.experiments.claims import (
@@ -55,13 +57,17 @@ def test_claim_2_similar_and_slightly_worse() -> None:
 def test_claim_3_decay() -> None:
     decayed = {"exponential": {10.0: 0.01, 1e4: 0.05}, "inverse-time": {10.0: 0.02, 1e4: 0.03}}
     assert check_decay(0.005, 0.1, decayed).status == "supported"
-    assert check_decay(0.02, 0.1, decayed).status == "not supported"  # decay beats Eve
+    assert check_decay(0.02, 0.1, decayed).status == "partly supported"  # decay beats Eve
     flat = {"exponential": {10.0: 0.01, 1e4: 0.011}}
     assert check_decay(0.005, 0.1, flat).status == "partly supported"  # g hardly matters
+    # Eve ends lowest but only after lagging most of the run: not faster (2 of 3 sub-claims).
     curves = {"eve": [1.0, 0.9, 0.8, 0.001], "decayed": [1.0, 0.1, 0.05, 0.01]}
     verdict = check_decay(0.001, 0.1, decayed, curves)
-    assert verdict.status == "not supported"
-    assert "below it at 1 of 3 epochs" in verdict.details
+    assert verdict.status == "partly supported"
+    assert "below the best decayed Adam's at 1 of 3 epochs" in verdict.details
+    # None of the three: decay does not help, Eve is slower, k hardly matters.
+    nothing = check_decay(0.05, 0.01, {"exponential": {10.0: 0.02, 1e4: 0.021}})
+    assert nothing.status == "not supported"
 
 
 def test_claim_4_sensitivity() -> None:
@@ -89,28 +95,33 @@ def test_the_authors_numbers_support_claims_1_2_and_4() -> None:
         assert verdict.status == status, verdict.details
 
 
-def test_the_authors_own_decay_numbers_do_not_support_claim_3() -> None:
-    # Their best exponential decay (k = 50, lr 1e-2) ends at 0.00104, below Eve's 0.0012.
+def test_the_authors_own_decay_numbers_support_claim_3_on_their_curves() -> None:
+    # Their best exponential decay (k = 50, lr 1e-2) ends at 0.00104, just below Eve's 0.0012,
+    # but Eve's curve is below it at 93 of the 100 epochs: Eve converges faster.
     paper = paper_results()
+    schedules = paper["compsched"]["cifar100-resnet"]
     decayed = {
-        policy: {row["k"]: row["final_loss"] for row in rows}
-        for policy, rows in paper["compsched"]["cifar100-resnet"].items()
+        policy: {row["k"]: row["final_loss"] for row in rows} for policy, rows in schedules.items()
     }
-    trloss = paper["trloss"]["cifar100-resnet"]
-    verdict = check_decay(trloss["eve"]["final_loss"], trloss["adam"]["final_loss"], decayed)
-    assert verdict.status == "not supported"
-    assert "not below the best decayed" in verdict.details
-
-
-def test_differences_within_a_tie_decide_nothing() -> None:
-    # 1e-7 apart: rounding, not a result (a one-step run, or fused against foreach kernels).
-    tied = {"eve": 2.7896106, "adam": 2.7896104, "adamax": 2.9}
-    verdict = check_rnn_similar(tied, LABELS)
-    assert "Eve/Adam = 1.0000" in verdict.details
-    assert verdict.status == "partly supported"  # similar, but not "slightly worse" than Adam
-    claim_1 = check_eve_wins({"eve": 2.27357, "adam": 2.27357}, LABELS)
-    assert claim_1.status == "not supported"
-    assert "ties with Adam" in claim_1.details
-    assert check_sensitivity({(0.999, 10.0): 2.24999, (0.9, 2.0): 2.24982}, 2.2502).status == (
-        "partly supported"  # neither pair beats Adam by more than a tie
+    best_row = min(
+        (row for rows in schedules.values() for row in rows), key=lambda row: row["final_loss"]
     )
+    trloss = paper["trloss"]["cifar100-resnet"]
+    curves = {
+        "eve": [math.nan, *trloss["eve"]["epoch_losses"]],
+        "decayed": [math.nan, *best_row["epoch_losses"]],
+    }
+    verdict = check_decay(
+        trloss["eve"]["final_loss"], trloss["adam"]["final_loss"], decayed, curves
+    )
+    assert verdict.status == "supported"
+    assert "Eve ends at 0.0012 (not below it)" in verdict.details
+    assert "at 93 of 100 epochs" in verdict.details
+    without_curves = check_decay(trloss["eve"]["final_loss"], trloss["adam"]["final_loss"], decayed)
+    assert without_curves.status == "partly supported"
+
+
+def test_claim_2_needs_adam_and_adamax() -> None:
+    verdict = check_rnn_similar({"eve": 1.02, "adam": 1.0}, LABELS)
+    assert verdict.status == "partly supported"
+    assert "not both run" in verdict.details

@@ -10,9 +10,11 @@ the files written, the report's paper numbers and claims, resume, and the errors
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import pickle
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -292,3 +294,81 @@ def test_packaged_paper_results_are_what_the_generator_writes() -> None:
 
     packaged = Path(make_paper_results.OUTPUT).read_text()
     assert packaged == make_paper_results.render(SUMMARY)
+
+
+def test_the_reports_command_parses_back_to_the_same_experiment() -> None:
+    from eveopt.cli import _parse, _reproduce_config
+
+    config = ReproduceConfig(
+        "hypsearch",
+        task="digits-cnn",
+        epochs=3,
+        max_samples=50,
+        lrs=(0.00123456789, 0.5),
+        beta3s=(0.9999994, 0.0),
+        cs=(2.0, 10.5),
+        seed=7,
+        out="somewhere",
+    )
+    words = shlex.split(config.command())[1:]  # without the program name
+    parsed = _reproduce_config(_parse(words))
+    assert (parsed.lrs, parsed.beta3s, parsed.cs) == (config.lrs, config.beta3s, config.cs)
+    assert parsed.command() == config.command()
+    assert [spec.variant for spec in _hypsearch_variants(parsed)] == [
+        "eve-b0-c2", "eve-b0.9999994-c2", "eve-b0-c10.5", "eve-b0.9999994-c10.5",
+    ]  # fmt: skip
+
+
+def _hypsearch_variants(config: ReproduceConfig) -> list[Any]:
+    from eveopt.experiments.reproduce import _hypsearch_specs
+
+    task = resolve_task(config.task)
+    specs = _hypsearch_specs(config.compare_config(), config, task_fingerprint(task, 0))
+    return list({spec.variant: spec for spec in specs if spec.variant}.values())
+
+
+def test_compsched_and_hypsearch_from_the_command_line_resume(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for argv, runs in (
+        (["compsched", "--policies", "inverse-time", "--ks", "10", "100"], 2 + 2),
+        (["hypsearch", "--beta3s", "0.9", "--cs", "2", "5"], 2 + 1),
+    ):
+        out = tmp_path / argv[0]
+        full = ["reproduce", *argv, *TINY, "--lrs", "1e-2", "--quiet", "--out", str(out)]
+        assert main(full) == 0
+        assert f"({runs} computed now, 0 reused)" in capsys.readouterr().out
+        assert main(full) == 0
+        assert f"(0 computed now, {runs} reused)" in capsys.readouterr().out
+        comparison = results(out)["comparison"]
+        assert comparison["experiment"] == argv[0]
+    assert comparison["beta3s"] == [0.9]
+    assert comparison["cs"] == [2.0, 5.0]
+
+
+def test_the_scale_says_whether_max_samples_cut_the_data(tmp_path: Path) -> None:
+    for max_samples, expected in (
+        (100, "100 training samples of 1,797 (a subset chosen by a shuffle seeded with 0"),
+        (1797, "1,797 training samples (all of them: --max-samples 1797 cuts none)"),
+    ):
+        out = tmp_path / str(max_samples)
+        config = ReproduceConfig(
+            "trloss",
+            task="digits-logreg",
+            max_samples=max_samples,
+            epochs=1,
+            optimizers=("adam",),
+            lrs=(1e-2,),
+            jobs=1,
+            out=out,
+            quiet=True,
+        )
+        run_reproduce(config, stdout=io.StringIO())
+        assert expected in (out / "report.md").read_text()
+
+
+def test_lrs_and_a_grid_exclude_each_other() -> None:
+    from eveopt.experiments.compare import ConfigError
+
+    with pytest.raises(ConfigError, match="lrs and lr_grid exclude each other"):
+        ReproduceConfig("compsched", lrs=(1e-3,), lr_grid="quick").validate()

@@ -273,6 +273,8 @@ class CompareResult:
     reused: list[str]
     paths: dict[str, Path]
     table: str
+    task: Task | None = None
+    """The task the runs trained (as built for this comparison)."""
 
 
 def _output_paths(out_dir: Path) -> dict[str, Path]:
@@ -363,7 +365,7 @@ def run_compare(
     _print_summary(
         stdout, config, task, table, paths, batch.store, len(batch.computed), len(batch.reused)
     )
-    return CompareResult(out_dir, runs, best, batch.computed, batch.reused, paths, table)
+    return CompareResult(out_dir, runs, best, batch.computed, batch.reused, paths, table, task)
 
 
 def _print_summary(

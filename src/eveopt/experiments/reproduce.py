@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from eveopt.experiments.claims import EVE_DEFAULTS
 from eveopt.experiments.compare import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_SEED,
@@ -97,8 +98,6 @@ PAPER_BETA3S: tuple[float, ...] = (
 """Experiment 4's beta3 values."""
 PAPER_CS: tuple[float, ...] = (2.0, 5.0, 10.0, 15.0, 20.0, 50.0, 100.0)
 """Experiment 4's c values (the authors' logs hold no c = 15)."""
-DEFAULT_PAIR = (0.999, 10.0)
-"""Eve's defaults (beta3, c)."""
 DEFAULT_TASK = "digits-cnn"
 
 
@@ -108,7 +107,15 @@ def run_variant(run: Mapping[str, Any]) -> str:
 
 
 def _number_text(value: float) -> str:
-    return f"{value:g}"
+    """``value`` in its shortest exact form: ``%g`` where that loses nothing, else ``repr``.
+
+    Example:
+        >>> _number_text(0.001), _number_text(10.0), _number_text(0.9999994)
+        ('0.001', '10', '0.9999994')
+    """
+    value = float(value)
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
 
 
 @dataclass(frozen=True)
@@ -188,6 +195,14 @@ class ReproduceConfig:
         """The c values of ``hypsearch``, ascending."""
         return tuple(sorted(set(self.cs or PAPER_CS)))
 
+    def grid_description(self) -> dict[str, Any]:
+        """The experiment's own grid as JSON data (results.json's ``comparison``)."""
+        if self.experiment == "compsched":
+            return {"policies": list(self.decay_policies), "ks": list(self.ks)}
+        if self.experiment == "hypsearch":
+            return {"beta3s": list(self.beta3_values), "cs": list(self.c_values)}
+        return {}
+
     def compare_config(self) -> CompareConfig:
         """The comparison behind this experiment's runs (its optimizers' lr grids and data)."""
         optimizers = self.optimizers
@@ -242,6 +257,11 @@ class ReproduceConfig:
         for c in self.cs or ():
             if not (_is_number(c) and 1.0 <= c < math.inf):
                 raise ConfigError(f"c values must be finite numbers >= 1, got {c!r}")
+        if self.lrs is not None and self.lr_grid is not None:
+            raise ConfigError(
+                f"lrs and lr_grid exclude each other (lrs replaces the grid): got lrs "
+                f"{tuple(self.lrs)!r} and lr_grid {self.lr_grid!r}"
+            )
         if self.lr_grid is not None and self.lr_grid not in GRID_NAMES:
             raise ConfigError(
                 f"unknown lr grid {self.lr_grid!r}: choose from {', '.join(GRID_NAMES)}"
@@ -319,7 +339,7 @@ def _compsched_specs(
                 "k": float(k),
                 "gamma": gamma_for_final_factor(policy, float(k), iterations),
             },
-            variant=f"adam-{policy}-k{k:g}",
+            variant=f"adam-{policy}-k{_number_text(k)}",
         )
         for policy in config.decay_policies
         for k in config.ks
@@ -338,7 +358,7 @@ def _hypsearch_specs(
         replace(
             spec,
             hyperparameters={"beta3": float(beta3), "c": float(c)},
-            variant=f"eve-b{beta3:g}-c{c:g}",
+            variant=f"eve-b{_number_text(beta3)}-c{_number_text(c)}",
         )
         for c in config.c_values
         for beta3 in config.beta3_values
@@ -370,7 +390,8 @@ def run_reproduce(
     out_dir = config.out_dir
     if config.experiment == "trloss":
         compared = run_compare(base, stdout=stdout, stderr=stderr)
-        task = base.task_source().build()
+        assert compared.task is not None
+        task = compared.task
         runs = compared.runs
         best: Mapping[str, Mapping[str, Any] | None] = compared.best
         paths = dict(compared.paths)
@@ -404,6 +425,7 @@ def run_reproduce(
         description = {
             **base.description(),
             "experiment": config.experiment,
+            **config.grid_description(),
             "task_name": task.name,
             "task_fingerprint": fingerprint,
         }
@@ -414,11 +436,14 @@ def run_reproduce(
             if config.experiment == "compsched":
                 plot_compsched(paths["compsched.png"], runs, best, title)
             else:
-                plot_hypsearch(paths["hypsearch.png"], runs, best, DEFAULT_PAIR, title)
+                plot_hypsearch(paths["hypsearch.png"], runs, best, EVE_DEFAULTS, title)
         except KeyboardInterrupt:
             raise Interrupted(len(runs), len(runs), out_dir) from None
     report_path = out_dir / "report.md"
-    write_report(report_path, config, task, runs, best, [path.name for path in paths.values()])
+    try:
+        write_report(report_path, config, task, runs, best, [path.name for path in paths.values()])
+    except KeyboardInterrupt:
+        raise Interrupted(len(runs), len(runs), out_dir) from None
     paths["report.md"] = report_path
     if config.experiment != "trloss":
         lines = [

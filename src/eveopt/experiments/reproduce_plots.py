@@ -74,14 +74,13 @@ def plot_compsched(
 
     figure = Figure(figsize=(13.0, 5.0), layout="constrained")
     curves, strengths = figure.subplots(1, 2)
-    by_policy: dict[str, list[tuple[float, Run | None]]] = {}
+    by_policy: dict[str, dict[float, Run | None]] = {}
     for run in runs:
         schedule = run.get("schedule")
         if schedule is not None:
-            variant = str(run.get("variant"))
-            entries = by_policy.setdefault(str(schedule["policy"]), [])
-            if all(existing is not best.get(variant) for _, existing in entries):
-                entries.append((float(schedule["k"]), best.get(variant)))
+            # One point per k: its best run, None when every lr diverged (a gap in the line).
+            by_k = by_policy.setdefault(str(schedule["policy"]), {})
+            by_k[float(schedule["k"])] = best.get(str(run.get("variant")))
     for name, color in (("eve", OPTIMIZERS["eve"].color), ("adam", OPTIMIZERS["adam"].color)):
         reference = best.get(name)
         if reference is not None:
@@ -98,8 +97,9 @@ def plot_compsched(
                 linestyle="--" if name == "eve" else ":",
                 label=f"{label}: {_final(reference):.3g}",
             )
-    for policy, entries in by_policy.items():
+    for policy, by_k in by_policy.items():
         color = POLICY_COLORS.get(policy, "black")
+        entries = list(by_k.items())
         finished = [(k, run) for k, run in entries if run is not None]
         if finished:
             k, run = min(finished, key=lambda item: _final(item[1]))

@@ -14,12 +14,14 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eveopt.experiments.claims import (
     CLAIMS,
+    EVE_DEFAULTS,
     Verdict,
     check_decay,
     check_eve_wins,
@@ -41,8 +43,6 @@ Run = Mapping[str, Any]
 
 RNN_TASKS = frozenset({"ptb-char-gru", "text-char-gru"})
 """Tasks of experiment 2's kind (a character GRU), where the paper claims claim 2, not 1."""
-
-_DEFAULT_PAIR = (0.999, 10.0)
 
 
 @functools.cache
@@ -77,6 +77,11 @@ def _curve(run: Run) -> list[float]:
     ]
 
 
+def _paper_curve(row: Mapping[str, Any]) -> list[float]:
+    """The authors' per-epoch losses as a curve (their logs hold no initial loss: NaN)."""
+    return [math.nan, *(float(value) for value in row["epoch_losses"])]
+
+
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
@@ -108,15 +113,15 @@ def _data_notes(config: ReproduceConfig) -> list[str]:
 def _scale_lines(config: ReproduceConfig, task: Task, runs: Sequence[Run]) -> list[str]:
     base = config.compare_config()
     total = task.num_samples
-    unit = "sequences" if config.task in RNN_TASKS else "samples"
+    unit = "sequences" if task.name in RNN_TASKS else "samples"
     samples = f"{total:,} training {unit}"
-    if config.max_samples is not None and config.max_samples == total:
+    if task.source_samples > total:
         samples += (
-            f" (a subset chosen by a shuffle seeded with {config.seed}: "
-            f"--max-samples {config.max_samples})"
+            f" of {task.source_samples:,} (a subset chosen by a shuffle seeded with "
+            f"{config.seed}: --max-samples {config.max_samples})"
         )
     elif config.max_samples is not None:
-        samples += f" (all of them: --max-samples {config.max_samples} is more)"
+        samples += f" (all of them: --max-samples {config.max_samples} cuts none)"
     lines = [
         f"- Task `{config.task}`: {samples}.",
         f"- {_count(config.epochs, 'epoch')} (the paper: 100), batch {config.batch_size} "
@@ -199,13 +204,18 @@ def _trloss_claims(
     paper_finals = (
         None if paper is None else {name: row["final_loss"] for name, row in paper.items()}
     )
+    paper_curves = (
+        None if paper is None else {name: _paper_curve(row) for name, row in paper.items()}
+    )
     if config.task in RNN_TASKS:
         ours = check_rnn_similar(finals, labels)
         theirs = None if paper_finals is None else check_rnn_similar(paper_finals, labels)
         claim, other, kind = 2, 1, "a character GRU, as in experiment 2"
     else:
         ours = check_eve_wins(finals, labels, curves)
-        theirs = None if paper_finals is None else check_eve_wins(paper_finals, labels)
+        theirs = (
+            None if paper_finals is None else check_eve_wins(paper_finals, labels, paper_curves)
+        )
         claim, other, kind = 1, 2, "not a character GRU"
     return [
         _verdict_line(claim, ours, scale, theirs),
@@ -242,8 +252,14 @@ def _compsched_claims(
             policy: {float(row["k"]): row["final_loss"] for row in rows}
             for policy, rows in paper.items()
         }
+        best_row = min(
+            (row for rows in paper.values() for row in rows), key=lambda row: row["final_loss"]
+        )
         theirs = check_decay(
-            trloss["eve"]["final_loss"], trloss["adam"]["final_loss"], paper_decayed
+            trloss["eve"]["final_loss"],
+            trloss["adam"]["final_loss"],
+            paper_decayed,
+            {"eve": _paper_curve(trloss["eve"]), "decayed": _paper_curve(best_row)},
         )
     lines = [_verdict_line(3, ours, scale, theirs)]
     if theirs is not None:
@@ -263,13 +279,13 @@ def _hypsearch_claims(
             hyperparameters = run["hyperparameters"]
             pair = (float(hyperparameters["beta3"]), float(hyperparameters["c"]))
             pairs[pair] = _final(best.get(str(run["variant"])))
-    ours = check_sensitivity(pairs, _final(best.get("adam")), _DEFAULT_PAIR)
+    ours = check_sensitivity(pairs, _final(best.get("adam")), EVE_DEFAULTS)
     theirs = None
     paper = paper_results()["hypsearch"].get(config.task)
     trloss = paper_results()["trloss"].get(config.task)
     if paper is not None and trloss is not None:
         paper_pairs = {(float(row["beta3"]), float(row["c"])): row["final_loss"] for row in paper}
-        theirs = check_sensitivity(paper_pairs, trloss["adam"]["final_loss"], _DEFAULT_PAIR)
+        theirs = check_sensitivity(paper_pairs, trloss["adam"]["final_loss"], EVE_DEFAULTS)
     return [_verdict_line(4, ours, scale, theirs)]
 
 
@@ -301,7 +317,7 @@ def _paper_hypsearch_lines(task: str) -> list[str]:
     if paper is None:
         return []
     rows = sorted(paper, key=lambda row: row["final_loss"])
-    default = next((row for row in rows if (row["beta3"], row["c"]) == _DEFAULT_PAIR), None)
+    default = next((row for row in rows if (row["beta3"], row["c"]) == EVE_DEFAULTS), None)
     lines = [
         "",
         f"The authors' results ({len(rows)} (beta3, c) pairs, 100 epochs): the best five and "
@@ -330,7 +346,9 @@ def render_report(
 
     versions = next((run.get("versions") for run in runs), None) or {"eveopt": eveopt.__version__}
     full_grid = config.grid == "paper" and config.lrs is None
-    unit = "sequences" if config.task in RNN_TASKS else "samples"
+    # The task's own name: babi-gru-q14 is babi-gru, whose paper numbers apply.
+    named = replace(config, task=task.name)
+    unit = "sequences" if named.task in RNN_TASKS else "samples"
     scale = (
         f"{task.num_samples:,} {unit}, {_count(config.epochs, 'epoch')}, "
         f"{'the paper lr grid' if full_grid else 'a reduced lr search'}"
@@ -358,7 +376,7 @@ def render_report(
         "",
     ]
     if config.experiment == "trloss":
-        paper = paper_results()["trloss"].get(config.task)
+        paper = paper_results()["trloss"].get(named.task)
         if paper is not None:
             lines += [
                 "Ours beside the authors' logged runs (100 epochs, full data, paper grid).",
@@ -368,17 +386,17 @@ def render_report(
     else:
         lines += _variant_table(best)
         lines += (
-            _paper_compsched_lines(config.task)
+            _paper_compsched_lines(named.task)
             if config.experiment == "compsched"
-            else _paper_hypsearch_lines(config.task)
+            else _paper_hypsearch_lines(named.task)
         )
     lines += ["", "## The paper's claims", ""]
     if config.experiment == "trloss":
-        lines += _trloss_claims(config, best, scale)
+        lines += _trloss_claims(named, best, scale)
     elif config.experiment == "compsched":
-        lines += _compsched_claims(config, runs, best, scale)
+        lines += _compsched_claims(named, runs, best, scale)
     else:
-        lines += _hypsearch_claims(config, runs, best, scale)
+        lines += _hypsearch_claims(named, runs, best, scale)
     lines += [
         "",
         'Thresholds (eveopt.experiments.claims): "much lower" >= 2x, "similar" <= 1.25x, '

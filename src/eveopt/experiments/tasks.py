@@ -102,6 +102,8 @@ class Task:
     )
     # The module and function a spec named (set by resolve_task): their code defines the task.
     _defined_by: tuple[Any, ...] = field(default=(), init=False, repr=False, compare=False)
+    # The training set's size before subset_task cut it (0: not cut).
+    _cut_from: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         inputs = _as_training_tensor(self.inputs)
@@ -130,6 +132,11 @@ class Task:
     def num_samples(self) -> int:
         """The number of training samples."""
         return int(self.inputs.shape[0])
+
+    @property
+    def source_samples(self) -> int:
+        """The number of training samples before :func:`subset_task` cut them (or now)."""
+        return self._cut_from or self.num_samples
 
     def data_fingerprint(self) -> str:
         """SHA-256 of the training data (dtypes, shapes and bytes), computed once."""
@@ -506,6 +513,7 @@ def subset_task(task: Task, max_samples: int, seed: int) -> Task:
         name=task.name,
     )
     object.__setattr__(subset, "_defined_by", task._defined_by)
+    object.__setattr__(subset, "_cut_from", task.num_samples)
     return subset
 
 
