@@ -323,7 +323,7 @@ def _hypsearch_variants(config: ReproduceConfig) -> list[Any]:
     from eveopt.experiments.reproduce import _hypsearch_specs
 
     task = resolve_task(config.task)
-    specs = _hypsearch_specs(config.compare_config(), config, task_fingerprint(task, 0))
+    specs = _hypsearch_specs(config, config.compare_config(), task_fingerprint(task, 0))
     return list({spec.variant: spec for spec in specs if spec.variant}.values())
 
 

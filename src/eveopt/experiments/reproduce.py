@@ -349,7 +349,7 @@ def _compsched_specs(
 
 
 def _hypsearch_specs(
-    base: CompareConfig, config: ReproduceConfig, fingerprint: dict[str, Any]
+    config: ReproduceConfig, base: CompareConfig, fingerprint: dict[str, Any]
 ) -> list[RunSpec]:
     """Eve per (beta3, c) at Eve's lrs, then Adam at its lrs."""
     plain = base.run_specs(fingerprint)
@@ -403,7 +403,7 @@ def run_reproduce(
         if config.experiment == "compsched":
             specs = _compsched_specs(config, base, task, fingerprint)
         else:
-            specs = _hypsearch_specs(base, config, fingerprint)
+            specs = _hypsearch_specs(config, base, fingerprint)
         batch = compute_runs(
             source,
             task,
