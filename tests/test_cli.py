@@ -85,12 +85,13 @@ def _bad_inputs(tmp_path: Path) -> list[tuple[list[str], list[str]]]:
         ([*_QUICK, "--seed", str(2**63)], ["--seed", "at most 2**63 - 1"]),
         ([*_QUICK, "--out", ""], ["--out", "must not be empty"]),
         (["--jobs", "0"], ["--jobs", "positive integer"]),
+        (["--threads", "0"], ["--threads", "positive integer"]),
         (["--out", str(a_file / "out")], ["cannot create --out", "is not a directory"]),
         (["--out", str(a_file)], ["exists and is not a directory"]),
     ]
 
 
-@pytest.mark.parametrize("case", range(23))
+@pytest.mark.parametrize("case", range(24))
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     case: int,
     tmp_path: Path,
@@ -98,7 +99,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     cases = _bad_inputs(tmp_path)
-    assert len(cases) == 23
+    assert len(cases) == 24
     arguments, expected = cases[case]
     (tmp_path / "a-file").write_text("not a folder")
     monkeypatch.chdir(tmp_path)

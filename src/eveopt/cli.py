@@ -233,10 +233,11 @@ def _add_compare(subparsers: argparse._SubParsersAction[_Parser]) -> None:
         default=None,
         metavar="N",
         help=(
-            "runs computed at once, in parallel processes that share the CPUs' torch threads "
-            f"(default: one per CPU, {available_cpus()} here); not part of a run's identity"
+            "runs computed at once, in parallel processes (default: the CPUs divided by "
+            f"--threads, {available_cpus()} CPUs here); changes no result"
         ),
     )
+    _add_threads_option(parser)
     parser.add_argument(
         "--out",
         type=_folder,
@@ -251,6 +252,19 @@ def _add_compare(subparsers: argparse._SubParsersAction[_Parser]) -> None:
         "--quiet",
         action="store_true",
         help="no progress display on stderr (the table and paths still go to stdout)",
+    )
+
+
+def _add_threads_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help=(
+            "torch threads each run computes with (default: 1). Part of a run's identity: "
+            "another thread count rounds differently, which training amplifies"
+        ),
     )
 
 
@@ -402,10 +416,11 @@ def _add_reproduce(subparsers: argparse._SubParsersAction[_Parser]) -> None:
             default=None,
             metavar="N",
             help=(
-                f"runs computed at once in parallel processes "
-                f"(default: one per CPU, {available_cpus()} here)"
+                "runs computed at once, in parallel processes (default: the CPUs divided by "
+                f"--threads, {available_cpus()} CPUs here); changes no result"
             ),
         )
+        _add_threads_option(sub)
         sub.add_argument(
             "--out",
             type=_folder,
@@ -488,6 +503,7 @@ def _reproduce_config(args: argparse.Namespace) -> ReproduceConfig:
         cs=values("cs"),
         seed=args.seed,
         jobs=args.jobs,
+        threads=args.threads,
         out=args.out,
         quiet=args.quiet,
     )
@@ -517,6 +533,7 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         jobs=args.jobs,
+        threads=args.threads,
         out=args.out,
         quiet=args.quiet,
         data_dir=args.data_dir,

@@ -99,6 +99,34 @@ def test_a_changed_setting_never_reuses_a_stale_run(
     assert len(list((tmp_path / "runs").iterdir())) == 2
 
 
+def test_threads_change_the_id_and_jobs_do_not(tmp_path: Path, executed: list[str]) -> None:
+    arguments = ["--task", "digits-logreg", "--optimizers", "adam", "--lrs", "1e-2"]
+    _compare([*arguments, "--epochs", "2", "--jobs", "1"], tmp_path)
+    _compare([*arguments, "--epochs", "2", "--jobs", "2"], tmp_path)
+    assert len(executed) == 1  # --jobs changes no number: the run is reused
+    _compare([*arguments, "--epochs", "2", "--jobs", "1", "--threads", "2"], tmp_path)
+    assert len(executed) == 2
+    assert executed[0] != executed[1]
+    record = json.loads((tmp_path / "runs" / f"{executed[1]}.json").read_text())
+    assert record["torch_threads"] == 2
+    assert json.loads((tmp_path / "results.json").read_text())["comparison"]["threads"] == 2
+
+
+def test_a_stored_run_computed_on_another_thread_count_is_computed_again(
+    tmp_path: Path, executed: list[str]
+) -> None:
+    # Records written before runs fixed their threads hold whatever count the process had.
+    arguments = ["--task", "digits-logreg", "--optimizers", "adam", "--lrs", "1e-2"]
+    arguments += ["--epochs", "1", "--jobs", "1"]
+    _compare(arguments, tmp_path)
+    (path,) = (tmp_path / "runs").iterdir()
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({**record, "torch_threads": 2}))
+    _compare(arguments, tmp_path)
+    assert executed == [record["run_id"]] * 2
+    assert json.loads(path.read_text())["torch_threads"] == 1
+
+
 # A user's task in two modules, as in the trial that found stale reuse: the model's forward
 # picks its activation by a module constant, the loss scales by one, a layer lives elsewhere.
 EDITED_TASK = """

@@ -46,6 +46,8 @@ def test_out_may_be_a_str_or_any_path_like(
         ({"lrs": (1e-3,), "lr_grid": "quick"}, "lrs and lr_grid exclude each other"),
         ({"seed": MAX_SEED + 1}, "seed must be at most 2**63 - 1"),
         ({"seed": 99999999999999999999999}, "seed must be at most 2**63 - 1"),
+        ({"threads": 0}, "threads must be a positive integer, got 0"),
+        ({"threads": True}, "threads must be a positive integer, got True"),
     ],
     ids=str,
 )

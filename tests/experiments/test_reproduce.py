@@ -308,12 +308,14 @@ def test_the_reports_command_parses_back_to_the_same_experiment() -> None:
         beta3s=(0.9999994, 0.0),
         cs=(2.0, 10.5),
         seed=7,
+        threads=2,
         out="somewhere",
     )
     words = shlex.split(config.command())[1:]  # without the program name
     parsed = _reproduce_config(_parse(words))
     assert (parsed.lrs, parsed.beta3s, parsed.cs) == (config.lrs, config.beta3s, config.cs)
     assert parsed.command() == config.command()
+    assert parsed.threads == 2
     assert [spec.variant for spec in _hypsearch_variants(parsed)] == [
         "eve-b0-c2", "eve-b0.9999994-c2", "eve-b0-c10.5", "eve-b0.9999994-c10.5",
     ]  # fmt: skip

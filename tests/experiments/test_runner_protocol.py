@@ -100,6 +100,45 @@ def test_a_run_repeats_exactly_and_leaves_the_callers_rng_alone(cnn_task: Task) 
         assert first[key] == second[key], key
 
 
+RESULT_KEYS = ("batch_losses", "epoch_losses", "d", "effective_lr", "initial_loss", "final_loss")
+
+
+def _with_caller_threads(task: Task, spec: RunSpec, threads: int) -> dict[str, Any]:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        record = execute_run(spec, task)
+        assert torch.get_num_threads() == threads  # the caller's count is restored
+    finally:
+        torch.set_num_threads(previous)
+    return record
+
+
+def test_a_runs_numbers_do_not_depend_on_the_callers_thread_count(cnn_task: Task) -> None:
+    # A --jobs 1 comparison runs in the main process with torch's default threads (one per
+    # CPU), a --jobs 2 one in workers: both must compute every run alike.
+    spec = _spec("eve", 1e-2, epochs=3)
+    one, two = (_with_caller_threads(cnn_task, spec, threads) for threads in (1, 2))
+    for key in RESULT_KEYS:
+        assert one[key] == two[key], key
+    assert one["torch_threads"] == two["torch_threads"] == 1
+
+
+def test_the_thread_count_changes_the_rounding_so_it_is_part_of_the_identity(
+    cnn_task: Task,
+) -> None:
+    spec = _spec("eve", 1e-2, epochs=3)
+    two_threads = replace(spec, threads=2)
+    assert "threads" not in spec.identity()
+    assert two_threads.identity()["threads"] == 2
+    assert two_threads.run_id != spec.run_id
+    one, two = execute_run(spec, cnn_task), execute_run(two_threads, cnn_task)
+    assert two["torch_threads"] == 2
+    if one["batch_losses"] == two["batch_losses"]:
+        pytest.skip("this machine's kernels round alike on 1 and 2 threads for this run")
+    assert one["batch_losses"][0] == two["batch_losses"][0]  # same weights, same first batch
+
+
 def test_the_initial_weights_are_glorot_uniform_with_zero_biases(cnn_task: Task) -> None:
     recorder, _ = _record(cnn_task, _spec("adam", 1e-3, epochs=1))
     state = recorder.initial_state

@@ -3,7 +3,7 @@
 :func:`run_compare` validates a :class:`CompareConfig` (nothing is written when it is invalid),
 builds the task once, derives one :class:`~eveopt.experiments.runner.RunSpec` per (optimizer, lr),
 skips the runs already stored in ``<out>/runs/``, computes the others (in this process, or in
-``jobs`` worker processes with torch's threads divided between them), saving each the moment it
+``jobs`` worker processes, each run on ``threads`` torch threads), saving each the moment it
 ends, then writes results.json, results.csv, loss.png and eve.png and returns the ranked table.
 """
 
@@ -113,7 +113,11 @@ class CompareConfig:
         batch_size: samples per mini-batch.
         seed: seeds initial weights, batch order and dropout, identically for every run;
             0 to :data:`MAX_SEED`.
-        jobs: runs computed in parallel processes; ``None``: one per available CPU.
+        jobs: runs computed in parallel processes; ``None``: the available CPUs divided by
+            ``threads``. Not part of a run's identity: it does not change any number.
+        threads: torch threads per run (default 1). Part of a run's identity: another thread
+            count rounds differently, and training amplifies the rounding (see
+            :mod:`~eveopt.experiments.runner`).
         data_dir: the data folder of a file-backed task (``cifar100-resnet`` ...), required
             by those and refused by the others.
         max_samples: train on this many samples, the first after a seeded shuffle (``None``:
@@ -141,6 +145,7 @@ class CompareConfig:
     quiet: bool = False
     data_dir: str | os.PathLike[str] | None = None
     max_samples: int | None = None
+    threads: int = 1
 
     def __post_init__(self) -> None:
         out = os.fspath(self.out) if isinstance(self.out, os.PathLike) else self.out
@@ -217,8 +222,11 @@ class CompareConfig:
                 raise ConfigError(f"{option} must be {kind} integer, got {value!r}")
         if self.seed > MAX_SEED:
             raise ConfigError(f"seed must be at most 2**63 - 1 = {MAX_SEED}, got {self.seed}")
-        if self.jobs is not None and (not isinstance(self.jobs, int) or self.jobs < 1):
-            raise ConfigError(f"jobs must be a positive integer, got {self.jobs!r}")
+        for option, count in (("jobs", self.jobs), ("threads", self.threads)):
+            if count is not None and (
+                not isinstance(count, int) or isinstance(count, bool) or count < 1
+            ):
+                raise ConfigError(f"{option} must be a positive integer, got {count!r}")
         if self.out == "":
             raise ConfigError("--out must not be empty (give . for the working directory)")
         if self.out is not None and not isinstance(self.out, Path):
@@ -237,6 +245,7 @@ class CompareConfig:
             "seed": self.seed,
             "max_samples": self.max_samples,
             "data_dir": None if self.data_dir is None else os.fspath(self.data_dir),
+            "threads": self.threads,
         }
 
     def task_source(self) -> TaskSource:
@@ -256,6 +265,7 @@ class CompareConfig:
                 batch_size=self.batch_size,
                 seed=self.seed,
                 max_samples=self.max_samples,
+                threads=self.threads,
             )
             for name in dict.fromkeys(self.optimizers)
             for lr in self.lrs_for(name)

@@ -3,9 +3,9 @@
 :func:`compute_runs` is the engine under ``eveopt compare`` and ``eveopt reproduce``: given the
 task (and the :class:`TaskSource` that rebuilds it in a worker process) and the runs' specs, it
 loads the runs already in the store, computes the others (in ``jobs`` processes started with
-``spawn``, torch's threads divided between them), saves each the moment it ends, and shows
-progress. Ctrl-C raises :class:`Interrupted` with every finished run saved; a run that raises
-an exception raises :class:`RunFailed` with its traceback.
+``spawn``, each run on its own fixed number of torch threads), saves each the moment it ends,
+and shows progress. Ctrl-C raises :class:`Interrupted` with every finished run saved; a run that
+raises an exception raises :class:`RunFailed` with its traceback.
 """
 
 from __future__ import annotations
@@ -125,7 +125,6 @@ def _worker(
     index: int,
     source: TaskSource,
     fingerprint: dict[str, Any],
-    threads: int,
     out_dir: str,
     todo: Any,
     events: Any,
@@ -135,9 +134,6 @@ def _worker(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Started: the main script, imported again by multiprocessing, did not stop this process.
     events.put(("ready", index))
-    import torch
-
-    torch.set_num_threads(threads)
     try:
         task = source.build()
         if task_fingerprint(task, source.seed) != fingerprint:
@@ -215,7 +211,6 @@ def _compute_in_workers(
         todo.put(spec)
     for _ in range(jobs):
         todo.put(None)
-    threads = max(1, available_cpus() // jobs)
     by_id = {spec.run_id: spec for spec in pending}
     workers = [
         context.Process(
@@ -224,7 +219,6 @@ def _compute_in_workers(
                 index,
                 source,
                 fingerprint,
-                threads,
                 str(store.out_dir),
                 todo,
                 events,
@@ -348,8 +342,10 @@ def compute_runs(
 
     ``task`` is ``source.build()`` with ``fingerprint`` its :func:`task_fingerprint` under the
     runs' seed (worker processes rebuild it from ``source`` and check the fingerprint).
-    Duplicate specs are computed once. Raises :class:`Interrupted` on Ctrl-C, :class:`RunFailed`
-    when a run raises.
+    Duplicate specs are computed once. A stored run is reused only when it was computed with
+    the spec's thread count (records of older versions may hold another); the others are
+    computed again. ``jobs`` defaults to the CPUs divided by the runs' threads. Raises
+    :class:`Interrupted` on Ctrl-C, :class:`RunFailed` when a run raises.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     store = RunStore(out_dir)
@@ -358,11 +354,14 @@ def compute_runs(
     records: dict[str, dict[str, Any]] = {}
     for spec in unique:
         stored = store.load(spec.run_id)
-        if stored is not None:
+        if stored is not None and stored.get("torch_threads") == spec.threads:
             records[spec.run_id] = stored
     reused = list(records)
     pending = [spec for spec in unique if spec.run_id not in records]
-    jobs = min(jobs or available_cpus(), max(1, len(pending)))
+    if jobs is None:
+        threads = max((spec.threads for spec in pending), default=1)
+        jobs = max(1, available_cpus() // threads)
+    jobs = min(jobs, max(1, len(pending)))
     progress = Progress(len(unique), stderr, quiet=quiet)
     progress.start(len(reused), len(pending), sum(spec.epochs for spec in pending), jobs)
     computed: list[str] = []

@@ -138,7 +138,8 @@ class ReproduceConfig:
         beta3s: ``hypsearch`` only: Eve's beta3 values (the paper's fourteen).
         cs: ``hypsearch`` only: Eve's c values (the paper's seven).
         seed: seeds weights, batch order, dropout and the ``max_samples`` subset.
-        jobs: parallel worker processes (``None``: one per CPU).
+        jobs: parallel worker processes (``None``: the CPUs divided by ``threads``).
+        threads: torch threads per run (part of each run's identity; default 1).
         out: output folder (``None``: ``runs/<experiment>-<task>``).
         quiet: no progress display.
     """
@@ -160,6 +161,7 @@ class ReproduceConfig:
     jobs: int | None = None
     out: str | os.PathLike[str] | None = None
     quiet: bool = False
+    threads: int = 1
 
     @property
     def out_dir(self) -> Path:
@@ -221,6 +223,7 @@ class ReproduceConfig:
             quiet=self.quiet,
             data_dir=self.data_dir,
             max_samples=self.max_samples,
+            threads=self.threads,
         )
 
     def validate(self) -> None:
@@ -299,6 +302,8 @@ class ReproduceConfig:
                     words += [_number_text(float(value)) for value in values]
         if self.seed != DEFAULT_SEED:
             words += ["--seed", str(self.seed)]
+        if self.threads != 1:
+            words += ["--threads", str(self.threads)]
         if self.out is not None:
             words += ["--out", os.fspath(self.out)]
         return shlex.join(words)

@@ -125,7 +125,8 @@ def _scale_lines(config: ReproduceConfig, task: Task, runs: Sequence[Run]) -> li
     lines = [
         f"- Task `{config.task}`: {samples}.",
         f"- {_count(config.epochs, 'epoch')} (the paper: 100), batch {config.batch_size} "
-        f"(the paper: 128), seed {config.seed}; {_count(len(runs), 'run')}.",
+        f"(the paper: 128), seed {config.seed}; {_count(len(runs), 'run')}, each on "
+        f"{_count(config.threads, 'torch thread')} (another count rounds differently).",
     ]
     searched = [name for name in base.optimizers if name in {run["optimizer"] for run in runs}]
     lr_text = "; ".join(
