@@ -11,9 +11,10 @@ run as diverged.
 A run computes with a fixed number of torch threads (:attr:`RunSpec.threads`, default 1), set
 for the run and restored after it: CPU kernels split their sums by thread count, so two thread
 counts round differently, and training amplifies that rounding within a few epochs into
-different final losses (measured on ``digits-cnn``: 0.00267 against 0.00583 after 20 epochs).
-With the count fixed, a run's numbers do not depend on ``--jobs`` or on how many runs were left
-to compute, and a run repeated on the same machine is bitwise identical.
+different final losses (measured: Eve at lr 1e-2 on ``digits-cnn`` ends 20 epochs at 0.00462
+on one thread and at 0.00168 on two). With the count fixed, a run's numbers do not depend on
+``--jobs`` or on how many runs were left to compute, and a run repeated on the same machine is
+bitwise identical.
 """
 
 from __future__ import annotations
