@@ -53,6 +53,8 @@ def test_trloss_is_a_comparison_with_a_report(
     assert "eveopt reproduce trloss --task digits-logreg --epochs 2 --max-samples 64" in report
     assert "64 training samples" in report
     assert "2 epochs (the paper: 100)" in report
+    assert "4 runs, each on 1 torch thread" in report
+    assert "for seed 0 only" in report
     assert "**Claim 1**" in report
     assert "**Claim 2**" not in report  # digits: experiment 1's claim, not the GRU's
     assert "this run tests claim 1, not claim 2" in report
@@ -374,3 +376,40 @@ def test_lrs_and_a_grid_exclude_each_other() -> None:
 
     with pytest.raises(ConfigError, match="lrs and lr_grid exclude each other"):
         ReproduceConfig("compsched", lrs=(1e-3,), lr_grid="quick").validate()
+
+
+def _run(group: str, lr: float, final_loss: float | None, variant: str = "") -> dict[str, Any]:
+    return {"optimizer": group, "variant": variant, "lr": lr, "final_loss": final_loss}
+
+
+def test_the_report_names_best_lrs_at_an_end_of_the_searched_range() -> None:
+    from eveopt.experiments.reproduce_report import _edge_lines
+
+    runs = [
+        _run("eve", 1e-3, 0.5), _run("eve", 1e-2, 0.1),  # best at the largest
+        _run("adam", 1e-3, 0.1), _run("adam", 1e-2, 0.5),  # best at the smallest
+        _run("adamax", 1e-3, 0.5), _run("adamax", 5e-3, 0.1), _run("adamax", 1e-2, 0.3),
+        _run("sgd-nesterov", 0.1, 0.2),  # one lr: no choice, no note
+    ]  # fmt: skip
+    best = {
+        "eve": runs[1], "adam": runs[2], "adamax": runs[5], "sgd-nesterov": runs[7]
+    }  # fmt: skip
+    (line,) = _edge_lines(runs, best)
+    assert "the largest lr searched for Eve and the smallest lr searched for Adam:" in line
+    assert "Adamax" not in line
+    assert "SGD" not in line
+    assert _edge_lines(runs[4:], {"adamax": runs[5], "sgd-nesterov": runs[7]}) == []
+
+
+def test_the_edge_note_counts_what_it_does_not_name() -> None:
+    from eveopt.experiments.reproduce_report import EDGE_NAMES_SHOWN, _edge_lines
+
+    variants = [f"eve-b0.{index}-c10" for index in range(EDGE_NAMES_SHOWN + 3)]
+    runs = [
+        _run("eve", lr, loss, variant)
+        for variant in variants
+        for lr, loss in ((1e-3, 0.5), (1e-2, 0.1))
+    ]
+    best = {variant: runs[2 * index + 1] for index, variant in enumerate(variants)}
+    (line,) = _edge_lines(runs, best)
+    assert f"{', '.join(variants[:EDGE_NAMES_SHOWN])} and 3 more:" in line

@@ -151,6 +151,45 @@ def _scale_lines(config: ReproduceConfig, task: Task, runs: Sequence[Run]) -> li
     return lines
 
 
+EDGE_NAMES_SHOWN = 6
+"""At most this many group names per end of the lr range in the edge note (then a count)."""
+
+
+def _edge_lines(runs: Sequence[Run], best: Mapping[str, Run | None]) -> list[str]:
+    """A note naming the groups whose best lr is the largest or smallest one searched.
+
+    There the search may have stopped short: a learning rate beyond the range might end lower.
+    Groups searched at one lr only are left out (their lr is no choice).
+    """
+    searched: dict[str, set[float]] = {}
+    for run in runs:
+        group = str(run.get("variant") or run["optimizer"])
+        searched.setdefault(group, set()).add(float(run["lr"]))
+    ends: dict[str, list[str]] = {"largest": [], "smallest": []}
+    for group, winner in best.items():
+        lrs = searched.get(group, set())
+        if winner is None or len(lrs) < 2:
+            continue
+        if float(winner["lr"]) == max(lrs):
+            ends["largest"].append(_label(group))
+        elif float(winner["lr"]) == min(lrs):
+            ends["smallest"].append(_label(group))
+    parts = []
+    for end, names in ends.items():
+        if names:
+            shown = ", ".join(names[:EDGE_NAMES_SHOWN])
+            more = len(names) - EDGE_NAMES_SHOWN
+            parts.append(
+                f"the {end} lr searched for {shown}" + (f" and {more} more" if more > 0 else "")
+            )
+    if not parts:
+        return []
+    return [
+        f"- The best lr is {' and '.join(parts)}: the search may have stopped short there, and "
+        "an lr beyond the range might end lower (widen it with --lrs or --lr-grid paper)."
+    ]
+
+
 def _trloss_table(best: Mapping[str, Run | None], paper: Mapping[str, Any] | None) -> list[str]:
     header = "| rank | optimizer | best lr | final loss |"
     rule = "|---:|---|---:|---:|"
@@ -372,6 +411,7 @@ def render_report(
         "",
         *_scale_lines(config, task, runs),
         *(f"- {note}" for note in _data_notes(config)),
+        *_edge_lines(runs, best),
         "",
         "## Results",
         "",
@@ -403,7 +443,9 @@ def render_report(
         'Thresholds (eveopt.experiments.claims): "much lower" >= 2x, "similar" <= 1.25x, '
         '"slightly worse" <= 1.10x, "varies a lot" >= 2x, "almost all" >= 90%, "close to '
         'the best" <= 2x; final losses within 1e-3 of each other (relative) are ties. A verdict '
-        "holds for this run only, at the scale above.",
+        f"holds for this run only, at the scale above, and for seed {config.seed} only: a final "
+        "loss of one seed can move by several times under another seed (or even another "
+        "rounding), so rerun with other --seed values before trusting a close verdict.",
         "",
         "## Figures",
         "",
