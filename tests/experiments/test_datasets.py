@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import io
 import pickle
+import re
 import struct
 import sys
 import tarfile
@@ -198,6 +199,23 @@ def test_mnist_truncated_file(tmp_path: Path) -> None:
         load_mnist(tmp_path)
 
 
+def test_mnist_corrupt_gzip_stream_is_malformed(tmp_path: Path) -> None:
+    write_mnist(tmp_path, gzipped=True)
+    images = tmp_path / "train-images-idx3-ubyte.gz"
+    content = bytearray(images.read_bytes())
+    content[30:60] = bytes(30)  # a broken deflate block: zlib.error, not an OSError
+    images.write_bytes(bytes(content))
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz is malformed \(unreadable"):
+        load_mnist(tmp_path)
+
+
+def test_mnist_images_of_another_size_are_malformed(tmp_path: Path) -> None:
+    write_mnist(tmp_path, gzipped=False)
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(idx_bytes(np.zeros((2, 5, 5))))
+    with pytest.raises(DataError, match="images of 5x5 pixels, expected 28x28"):
+        load_mnist(tmp_path)
+
+
 PTB_WORDS = "the cat sat\n a <unk> N \n"
 PTB_CHARS = "t h e _ c a t\n a _ < u n k >\n"
 
@@ -244,6 +262,16 @@ def test_ptb_missing_training_file(tmp_path: Path) -> None:
     assert str(tmp_path) in message
     assert "simple-examples.tgz" in message
     assert "Mikolov" in message
+
+
+def test_ptb_char_text_shorter_than_one_sequence_names_its_file(tmp_path: Path) -> None:
+    (tmp_path / "ptb.char.train.txt").write_text(PTB_CHARS)
+    corpus = load_ptb_chars(tmp_path)
+    with pytest.raises(DataError) as caught:
+        corpus.sequences()
+    message = str(caught.value)
+    assert f"the text of {tmp_path / 'ptb.char.train.txt'} holds 16 symbols" in message
+    assert "too few for one sequence of 100 and its target" in message
 
 
 def test_ptb_char_file_holding_words_is_malformed(tmp_path: Path) -> None:
@@ -347,6 +375,22 @@ def test_babi_line_without_a_number_is_malformed(tmp_path: Path) -> None:
         load_babi(tmp_path, question=1)
 
 
+def test_babi_questions_without_a_story_are_malformed(tmp_path: Path) -> None:
+    write_babi_folder(tmp_path)
+    for name in list(BABI_MEMBERS)[:2]:
+        (tmp_path / name).write_text("1 Where is Mary?\tpark\t1\n")
+    with pytest.raises(DataError, match="no question has a story: the model needs both"):
+        load_babi(tmp_path, question=1)
+
+
+def test_babi_errors_name_the_file(tmp_path: Path) -> None:
+    write_babi_folder(tmp_path)
+    path = tmp_path / list(BABI_MEMBERS)[1]
+    path.write_text("1 Where is John?\t\t1\n")
+    with pytest.raises(DataError, match=f"bAbI file {re.escape(str(path))} is malformed"):
+        load_babi(tmp_path, question=1)
+
+
 def test_babi_question_number_out_of_range(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="bAbI question must be 1 to 20, got 21"):
         load_babi(tmp_path, question=21)
@@ -356,7 +400,7 @@ def test_char_sequences_exact_windows() -> None:
     pairs = char_sequences(torch.arange(10), "abcdefghij", length=3)
     assert pairs.inputs.tolist() == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
     assert pairs.targets.tolist() == [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
-    with pytest.raises(DataError, match="too short"):
+    with pytest.raises(DataError, match="a text holds 3 symbols, too few for one sequence of 3"):
         char_sequences(torch.arange(3), "abc", length=3)
 
 

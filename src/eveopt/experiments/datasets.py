@@ -33,6 +33,7 @@ import pickle
 import re
 import struct
 import tarfile
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,16 +167,18 @@ class TextCorpus:
         train: the training split, a 1-D int64 tensor of ids.
         valid: the validation split, or None where its file is absent.
         test: the test split, or None where its file is absent.
+        train_path: the training split's file (named in errors), where it came from one.
     """
 
     vocabulary: tuple[str, ...]
     train: torch.Tensor
     valid: torch.Tensor | None
     test: torch.Tensor | None
+    train_path: Path | None = None
 
     def sequences(self, length: int = CHAR_SEQUENCE_LENGTH) -> CharSequences:
         """The training split cut into sequences of ``length`` (see :func:`char_sequences`)."""
-        return char_sequences(self.train, self.vocabulary, length)
+        return char_sequences(self.train, self.vocabulary, length, source=self.train_path)
 
 
 @dataclass(frozen=True)
@@ -345,6 +348,7 @@ _MNIST_FILES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 _IDX_UNSIGNED_BYTE = 0x08
+MNIST_IMAGE_SHAPE = (28, 28)
 
 
 def _read_idx(path: Path, dimensions: int) -> npt.NDArray[np.uint8]:
@@ -355,7 +359,7 @@ def _read_idx(path: Path, dimensions: int) -> npt.NDArray[np.uint8]:
     try:
         with opener(path, "rb") as file:
             content = file.read()
-    except (OSError, EOFError) as error:
+    except (OSError, EOFError, zlib.error) as error:
         raise _malformed("MNIST", path, f"unreadable: {error}", MNIST_SOURCE) from error
     header_size = 4 * (1 + dimensions)
     if len(content) < header_size:
@@ -414,6 +418,13 @@ def load_mnist(data_dir: Path | str) -> ImageData:
             )
         if labels.size and labels.max() > 9:
             raise _malformed("MNIST", found[f"{split}_labels"], "labels outside 0..9", MNIST_SOURCE)
+        if images.shape[1:] != MNIST_IMAGE_SHAPE:
+            raise _malformed(
+                "MNIST",
+                found[f"{split}_images"],
+                f"images of {images.shape[1]}x{images.shape[2]} pixels, expected 28x28",
+                MNIST_SOURCE,
+            )
         arrays[f"{split}_images"] = _images_tensor(images, (-1, 1, *images.shape[1:]))
         arrays[f"{split}_labels"] = torch.from_numpy(labels.astype("int64"))
     return ImageData(num_classes=10, **arrays)
@@ -455,7 +466,7 @@ def _load_ptb(
         split: torch.tensor([index[symbol] for symbol in split_symbols], dtype=torch.int64)
         for split, split_symbols in symbols.items()
     }
-    return TextCorpus(vocabulary, ids["train"], ids.get("valid"), ids.get("test"))
+    return TextCorpus(vocabulary, ids["train"], ids.get("valid"), ids.get("test"), paths["train"])
 
 
 def _ptb_words(text: str, path: Path) -> list[str]:
@@ -497,12 +508,17 @@ def load_ptb_chars(data_dir: Path | str) -> TextCorpus:
 
 
 def char_sequences(
-    ids: torch.Tensor, vocabulary: Sequence[str], length: int = CHAR_SEQUENCE_LENGTH
+    ids: torch.Tensor,
+    vocabulary: Sequence[str],
+    length: int = CHAR_SEQUENCE_LENGTH,
+    *,
+    source: Path | str | None = None,
 ) -> CharSequences:
     """Cut a 1-D id sequence into consecutive, non-overlapping sequences and next-id targets.
 
     Sequence ``i`` is ``ids[i * length : (i + 1) * length]``, its targets the same window one
-    position later; the ``(len(ids) - 1) // length`` full windows are kept.
+    position later; the ``(len(ids) - 1) // length`` full windows are kept. Raises
+    :class:`DataError`, naming ``source`` (the text's file) when given, when not one window fits.
 
     Example:
         >>> import torch
@@ -514,9 +530,10 @@ def char_sequences(
         raise ValueError(f"sequence length must be at least 1, got {length}")
     count = (ids.numel() - 1) // length
     if count < 1:
+        where = "a text" if source is None else f"the text of {source}"
         raise DataError(
-            f"a text of {ids.numel()} symbols is too short for one sequence of {length} "
-            f"and its target"
+            f"{where} holds {ids.numel()} symbols, too few for one sequence of {length} "
+            f"and its target: give a longer text"
         )
     inputs = ids[: count * length].reshape(count, length).clone()
     targets = ids[1 : count * length + 1].reshape(count, length).clone()
@@ -595,8 +612,11 @@ def _parse_babi(text: str, source_name: str) -> list[_BabiSample]:
     return samples
 
 
-def _babi_texts(root: Path, question: int) -> tuple[dict[str, str], str]:
-    """The task's train and test files' text, from the extracted folder or else the tarball."""
+def _babi_texts(root: Path, question: int) -> tuple[dict[str, str], dict[str, str]]:
+    """The task's train and test files' text, from the extracted folder or else the tarball.
+
+    Also returns where each text came from (a file, or a tarball's member), for messages.
+    """
     patterns = {split: f"qa{question}_*_{split}.txt" for split in ("train", "test")}
     folder = root / BABI_FOLDER / "en-10k"
     if folder.is_dir():
@@ -605,13 +625,14 @@ def _babi_texts(root: Path, question: int) -> tuple[dict[str, str], str]:
             texts = {
                 split: _read_text(paths[0], "bAbI", BABI_SOURCE) for split, paths in matches.items()
             }
-            return texts, str(folder)
+            return texts, {split: str(paths[0]) for split, paths in matches.items()}
     tarball = root / BABI_TARBALL
     if tarball.is_file():
         try:
             with tarfile.open(tarball, "r:gz") as archive:
                 names = archive.getnames()
                 texts = {}
+                origins = {}
                 for split, pattern in patterns.items():
                     found = fnmatch.filter(names, f"{BABI_FOLDER}/en-10k/{pattern}")
                     if len(found) != 1:
@@ -622,11 +643,12 @@ def _babi_texts(root: Path, question: int) -> tuple[dict[str, str], str]:
                     if member is None:
                         raise _malformed("bAbI", tarball, f"{found[0]} is not a file", BABI_SOURCE)
                     texts[split] = io.TextIOWrapper(member, encoding="utf-8").read()
+                    origins[split] = f"{tarball}:{found[0]}"
         except (tarfile.TarError, OSError, EOFError, UnicodeDecodeError) as error:
             raise _malformed(
                 "bAbI", tarball, f"unreadable tarball: {error}", BABI_SOURCE
             ) from error
-        return texts, str(tarball)
+        return texts, origins
     expected = [f"{BABI_FOLDER}/en-10k/{pattern}" for pattern in patterns.values()]
     raise _missing("bAbI-10k", root, [*expected, f"or {BABI_TARBALL}"], BABI_SOURCE)
 
@@ -643,14 +665,22 @@ def load_babi(data_dir: Path | str, question: int = 14) -> BabiData:
 
     if question not in BABI_QUESTIONS:
         raise DataError(f"bAbI question must be 1 to 20, got {question}")
-    texts, origin = _babi_texts(Path(data_dir), question)
-    parsed = {split: _parse_babi(text, f"{origin} ({split})") for split, text in texts.items()}
+    texts, origins = _babi_texts(Path(data_dir), question)
+    parsed = {split: _parse_babi(text, origins[split]) for split, text in texts.items()}
     samples = [sample for split_samples in parsed.values() for sample in split_samples]
     words = {word for story, query, answer in samples for word in (*story, *query, answer)}
     vocabulary = ("", *sorted(words))
     index = {word: position for position, word in enumerate(vocabulary)}
     story_length = max(len(story) for story, _, _ in samples)
     question_length = max(len(query) for _, query, _ in samples)
+    for length, part in ((story_length, "story"), (question_length, "question")):
+        if length == 0:
+            raise _malformed(
+                "bAbI",
+                " and ".join(origins.values()),
+                f"no question has a {part}: the model needs both",
+                BABI_SOURCE,
+            )
 
     def vectorise(split_samples: list[_BabiSample]) -> tuple[torch.Tensor, torch.Tensor]:
         inputs = torch.zeros(len(split_samples), story_length + question_length, dtype=torch.int64)
