@@ -148,3 +148,26 @@ def test_an_out_folder_on_a_read_only_file_system_is_bad_input(
     err = capsys.readouterr().err
     assert err.startswith("eveopt compare: error: cannot write to --out /proc/eveopt-compare-out")
     assert not target.exists()
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("def make_task(:\n    pass\n", ["failed while importing: SyntaxError", "line 1"]),
+        ("raise RuntimeError('no GPU here')\n", ["failed while importing: RuntimeError: no GPU"]),
+    ],
+    ids=["syntax-error", "raises"],
+)
+def test_a_task_file_that_does_not_import_is_one_line_exit_2(
+    source: str, expected: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    task_file = tmp_path / "broken_task.py"
+    task_file.write_text(source)
+    out = tmp_path / "out"
+    arguments = ["compare", "--task", f"{task_file}:make_task", "--out", str(out)]
+    assert main(arguments) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    for fragment in expected:
+        assert fragment in lines[0]
+    assert not out.exists()

@@ -12,7 +12,7 @@ import math
 import re
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from eveopt import __version__
@@ -109,9 +109,11 @@ def _positive_int(text: str) -> int:
     return _integer(text, 1, "a positive")
 
 
-def _quick_grid_text() -> str:
+def _quick_grid_text(optimizers: Sequence[str] | None = None) -> str:
     return "; ".join(
-        f"{name} {', '.join(f'{lr:g}' for lr in lrs)}" for name, lrs in QUICK_LRS.items()
+        f"{name} {', '.join(f'{lr:g}' for lr in lrs)}"
+        for name, lrs in QUICK_LRS.items()
+        if optimizers is None or name in optimizers
     )
 
 
@@ -268,7 +270,9 @@ def _add_threads_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_lr_options(parser: argparse.ArgumentParser, default_grid: str) -> None:
+def _add_lr_options(
+    parser: argparse.ArgumentParser, default_grid: str, optimizers: Sequence[str] | None
+) -> None:
     lr_choice = parser.add_mutually_exclusive_group()
     lr_choice.add_argument(
         "--lrs",
@@ -283,8 +287,9 @@ def _add_lr_options(parser: argparse.ArgumentParser, default_grid: str) -> None:
         default=None,
         help=(
             f"learning-rate grid (default: {default_grid}). paper: the paper's {len(PAPER_LRS)} "
-            f"lrs ({', '.join(f'{lr:g}' for lr in PAPER_LRS)}), plus 2e-3 for adamax. quick: "
-            f"3 lrs per optimizer ({_quick_grid_text()})"
+            f"lrs ({', '.join(f'{lr:g}' for lr in PAPER_LRS)})"
+            + (", plus 2e-3 for adamax" if optimizers is None or "adamax" in optimizers else "")
+            + f". quick: 3 lrs per optimizer ({_quick_grid_text(optimizers)})"
         ),
     )
 
@@ -337,7 +342,10 @@ def _add_reproduce(subparsers: argparse._SubParsersAction[_Parser]) -> None:
             "--task",
             default=DEFAULT_REPRODUCE_TASK,
             metavar="NAME",
-            help=f"what to train (default: {DEFAULT_REPRODUCE_TASK}). Built in: {tasks}",
+            help=(
+                f"what to train (default: {DEFAULT_REPRODUCE_TASK}). Built in: {tasks}; or your "
+                "own task as package.module:function or path/to/file.py:function"
+            ),
         )
         _add_data_options(sub)
         if name == "trloss":
@@ -349,7 +357,7 @@ def _add_reproduce(subparsers: argparse._SubParsersAction[_Parser]) -> None:
                 metavar="NAME",
                 help=f"optimizers to compare (default: all of {', '.join(OPTIMIZERS)})",
             )
-        _add_lr_options(sub, "paper")
+        _add_lr_options(sub, "paper", None if name == "trloss" else ("eve", "adam"))
         if name == "compsched":
             sub.add_argument(
                 "--policies",
@@ -377,7 +385,10 @@ def _add_reproduce(subparsers: argparse._SubParsersAction[_Parser]) -> None:
                 type=_number_list("beta3", 0.0, 1.0),
                 default=None,
                 metavar="B",
-                help=f"Eve's beta3 values (default: the paper's {len(PAPER_BETA3S)})",
+                help=(
+                    f"Eve's beta3 values (default: the paper's {len(PAPER_BETA3S)}: "
+                    f"{', '.join(f'{b:g}' for b in PAPER_BETA3S)})"
+                ),
             )
             sub.add_argument(
                 "--cs",

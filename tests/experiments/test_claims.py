@@ -81,6 +81,20 @@ def test_claim_4_sensitivity() -> None:
     assert verdict.status == "partly supported"
 
 
+def test_claim_4_with_the_defaults_alone_does_not_test_close_to_the_best() -> None:
+    losing = check_sensitivity({(0.999, 10.0): 2.33}, 2.331)  # within a tie of Adam
+    assert losing.status == "not supported"  # not "partly": the defaults are trivially best
+    assert '"close to the best" not tested' in losing.details
+    assert check_sensitivity({(0.999, 10.0): 0.001}, 0.01).status == "partly supported"
+
+
+def test_claim_1_says_ties_share_a_rank() -> None:
+    verdict = check_eve_wins({"eve": 2.105471, "adam": 2.105432}, LABELS)
+    assert verdict.details.startswith("Eve ranks 1 of 2 (ties share a rank) with 2.105")
+    assert "it ties with Adam" in verdict.details
+    assert verdict.status == "not supported"
+
+
 def test_the_authors_numbers_support_claims_1_2_and_4() -> None:
     paper = paper_results()
     finals = {name: row["final_loss"] for name, row in paper["trloss"]["cifar100-resnet"].items()}

@@ -47,6 +47,8 @@ def test_out_may_be_a_str_or_any_path_like(
         ({"seed": MAX_SEED + 1}, "seed must be at most 2**63 - 1"),
         ({"seed": 99999999999999999999999}, "seed must be at most 2**63 - 1"),
         ({"threads": 0}, "threads must be a positive integer, got 0"),
+        ({"optimizers": "eve"}, "optimizers must be a tuple or list of values, got 'eve'"),
+        ({"lrs": 1e-2}, "lrs must be a tuple or list of values, got 0.01: write lrs=(0.01,)"),
         ({"threads": True}, "threads must be a positive integer, got True"),
     ],
     ids=str,

@@ -413,3 +413,78 @@ def test_the_edge_note_counts_what_it_does_not_name() -> None:
     best = {variant: runs[2 * index + 1] for index, variant in enumerate(variants)}
     (line,) = _edge_lines(runs, best)
     assert f"{', '.join(variants[:EDGE_NAMES_SHOWN])} and 3 more:" in line
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"experiment": "compsched", "decay_factors": 10.0}, "decay_factors must be a tuple"),
+        ({"experiment": "compsched", "policies": "exponential"}, "policies must be a tuple"),
+        ({"experiment": "hypsearch", "beta3s": 0.9}, "beta3s must be a tuple"),
+        ({"experiment": "trloss", "optimizers": "eve"}, "optimizers must be a tuple"),
+    ],
+    ids=str,
+)
+def test_a_lone_value_where_a_list_belongs_is_a_config_error(
+    settings: dict[str, Any], message: str, tmp_path: Path
+) -> None:
+    from eveopt.experiments import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        ReproduceConfig(**settings, out=tmp_path / "out").validate()
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_python_api_returns_the_printed_table(tmp_path: Path) -> None:
+    from eveopt.experiments import ReproduceConfig as Exported
+    from eveopt.experiments import run_reproduce as exported_run
+
+    config = Exported(
+        "hypsearch",
+        task="digits-logreg",
+        max_samples=64,
+        epochs=1,
+        lrs=(1e-2,),
+        beta3s=(0.9,),
+        cs=(10.0,),
+        jobs=1,
+        out=tmp_path,
+        quiet=True,
+    )
+    printed = io.StringIO()
+    result = exported_run(config, stdout=printed)
+    assert result.table
+    assert result.table in printed.getvalue()
+    assert "64 samples, 1 epoch, batch 128" in printed.getvalue()
+
+
+def test_the_report_lists_the_runs_that_diverged() -> None:
+    from eveopt.experiments.reproduce_report import _diverged_lines
+
+    runs = [
+        {**_run("eve", 1e-2, 0.1), "diverged": False},
+        {**_run("eve", 1e37, None), "diverged": True},
+        {**_run("adam", 1e37, None), "diverged": True},
+        {**_run("adam", 1e36, None), "diverged": True},
+    ]
+    assert _diverged_lines(runs) == [
+        "- 3 of 4 runs diverged (a NaN or infinite loss; a diverged run is never the best): "
+        "Eve at lr 1e+37; Adam at lr 1e+36, 1e+37."
+    ]
+    assert _diverged_lines(runs[:1]) == []
+
+
+def test_a_diverged_run_reaches_the_report(exploding_task_spec: str, tmp_path: Path) -> None:
+    config = ReproduceConfig(
+        "trloss",
+        task=exploding_task_spec,
+        epochs=20,
+        batch_size=16,
+        optimizers=("sgd-nesterov",),
+        lrs=(1e-3, 1e3),
+        jobs=1,
+        out=tmp_path,
+        quiet=True,
+    )
+    run_reproduce(config, stdout=io.StringIO())
+    assert "1 of 2 runs diverged" in (tmp_path / "report.md").read_text()

@@ -1,4 +1,5 @@
-"""The experiment harness behind ``eveopt compare``: tasks, optimizers, runs, store, report.
+"""The harness behind ``eveopt compare`` and ``eveopt reproduce``: tasks, optimizers, runs, store,
+reports.
 
 Importing this package imports no framework; torch, scikit-learn and matplotlib are imported
 when a task is built, a run starts or a figure is drawn (extra ``eveopt[experiments]``).
@@ -25,6 +26,7 @@ from eveopt.experiments.compare import (
 from eveopt.experiments.grids import PAPER_LRS, QUICK_LRS, grid_lrs
 from eveopt.experiments.optimizers import OPTIMIZERS, OptimizerSpec
 from eveopt.experiments.report import select_best
+from eveopt.experiments.reproduce import ReproduceConfig, ReproduceResult, run_reproduce
 from eveopt.experiments.runner import RunSpec, execute_run
 from eveopt.experiments.tasks import Task, TaskError, glorot_uniform_, resolve_task
 
@@ -37,6 +39,8 @@ __all__ = [
     "ConfigError",
     "Interrupted",
     "OptimizerSpec",
+    "ReproduceConfig",
+    "ReproduceResult",
     "RunFailed",
     "RunSpec",
     "Task",
@@ -46,5 +50,6 @@ __all__ = [
     "grid_lrs",
     "resolve_task",
     "run_compare",
+    "run_reproduce",
     "select_best",
 ]

@@ -58,6 +58,7 @@ __all__ = [
     "RunFailed",
     "available_cpus",
     "check_output_dir",
+    "check_value_list",
     "run_compare",
     "task_fingerprint",
 ]
@@ -73,6 +74,25 @@ MAX_SEED = 2**63 - 1
 
 class ConfigError(ValueError):
     """An invalid comparison setting; the message is one line naming it and the valid choices."""
+
+
+def check_value_list(name: str, value: object) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is ``None`` or a tuple or list of values.
+
+    A lone string or number given where a sequence belongs (``optimizers="eve"``,
+    ``lrs=1e-2``) would otherwise be iterated letter by letter or fail with a ``TypeError``.
+
+    Example:
+        >>> check_value_list("lrs", (1e-3, 1e-2))
+        >>> check_value_list("lrs", 1e-2)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        eveopt.experiments.compare.ConfigError: lrs must be a tuple or list of values, got 0.01...
+    """
+    if value is not None and not isinstance(value, (tuple, list)):
+        raise ConfigError(
+            f"{name} must be a tuple or list of values, got {value!r}: write {name}=({value!r},)"
+        )
 
 
 def check_output_dir(path: Path) -> None:
@@ -180,6 +200,8 @@ class CompareConfig:
         Checks everything that can be checked without importing the task, including that the
         output folder can be created and written; writes nothing.
         """
+        check_value_list("optimizers", self.optimizers)
+        check_value_list("lrs", self.lrs)
         try:
             validate_task_data(self.task, self.data_dir)
         except TaskError as error:
@@ -389,7 +411,8 @@ def _print_summary(
     reused: int,
 ) -> None:
     lines = [
-        f"{task.name}: {task.num_samples} training samples, {config.epochs} epochs, "
+        f"{task.name}: {task.num_samples} training samples, "
+        f"{config.epochs} epoch{'' if config.epochs == 1 else 's'}, "
         f"batch {config.batch_size}, seed {config.seed}; "
         "best lr = lowest final full training loss",
         table,

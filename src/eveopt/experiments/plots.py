@@ -73,7 +73,7 @@ def plot_losses(path: Path, best: Mapping[str, Run | None], title: str) -> None:
             losses,
             color=_color(name),
             linewidth=1.8,
-            label=f"{_label(name)} (lr {float(run['lr']):g}): {float(run['final_loss']):.3g}",
+            label=f"{_label(name)} (lr {float(run['lr']):g}): {float(run['final_loss']):.4g}",
         )
     axes.set_yscale("log")
     axes.set_xlabel("epoch")

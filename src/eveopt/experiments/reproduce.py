@@ -34,6 +34,7 @@ from eveopt.experiments.compare import (
     DEFAULT_SEED,
     CompareConfig,
     ConfigError,
+    check_value_list,
     run_compare,
 )
 from eveopt.experiments.execution import (
@@ -234,6 +235,8 @@ class ReproduceConfig:
             )
         if self.out == "":
             raise ConfigError("--out must not be empty (give . for the working directory)")
+        for name in ("optimizers", "lrs", "decay_factors", "policies", "beta3s", "cs"):
+            check_value_list(name, getattr(self, name))
         scoped = {
             "optimizers": ("trloss", self.optimizers),
             "decay_factors": ("compsched", self.decay_factors),
@@ -323,6 +326,8 @@ class ReproduceResult:
     computed: list[str]
     reused: list[str]
     paths: dict[str, Path] = field(default_factory=dict)
+    table: str = ""
+    """The ranked table of each group's best run, as printed."""
 
 
 def _steps_per_epoch(task: Task, batch_size: int) -> int:
@@ -401,6 +406,7 @@ def run_reproduce(
         best: Mapping[str, Mapping[str, Any] | None] = compared.best
         paths = dict(compared.paths)
         computed, reused = compared.computed, compared.reused
+        table = compared.table
     else:
         source = base.task_source()
         task = source.build()
@@ -422,6 +428,7 @@ def run_reproduce(
         runs = [strict_json_value(record) for record in batch.records]
         best = select_best(runs, key=run_variant)
         computed, reused = batch.computed, batch.reused
+        table = format_table(runs, best, key=run_variant)
         paths = {
             "results.json": out_dir / "results.json",
             "results.csv": out_dir / "results.csv",
@@ -453,7 +460,7 @@ def run_reproduce(
     if config.experiment != "trloss":
         lines = [
             f"{task.name}: {config.experiment}, {_scale_text(config, task)}",
-            format_table(runs, best, key=run_variant),
+            table,
             "",
             *(f"wrote {path}" for path in paths.values()),
             f"runs in {out_dir / 'runs'}/ ({len(computed)} computed now, {len(reused)} reused)",
@@ -462,11 +469,12 @@ def run_reproduce(
         lines = [f"wrote {report_path}"]
     stdout.write("\n".join(lines) + "\n")
     stdout.flush()
-    return ReproduceResult(out_dir, runs, best, computed, reused, paths)
+    return ReproduceResult(out_dir, runs, best, computed, reused, paths, table)
 
 
 def _scale_text(config: ReproduceConfig, task: Task) -> str:
     return (
-        f"{task.num_samples} samples, {config.epochs} epochs, batch {config.batch_size}, "
+        f"{task.num_samples} samples, {config.epochs} epoch{'' if config.epochs == 1 else 's'}, "
+        f"batch {config.batch_size}, "
         f"seed {config.seed}"
     )

@@ -89,13 +89,13 @@ def plot_compsched(
                 _curve(reference),
                 color=color,
                 linewidth=2.2 if name == "eve" else 1.5,
-                label=f"{label}, lr {float(reference['lr']):g}: {_final(reference):.3g}",
+                label=f"{label}, lr {float(reference['lr']):g}: {_final(reference):.4g}",
             )
             strengths.axhline(
                 _final(reference),
                 color=color,
                 linestyle="--" if name == "eve" else ":",
-                label=f"{label}: {_final(reference):.3g}",
+                label=f"{label}: {_final(reference):.4g}",
             )
     for policy, by_k in by_policy.items():
         color = POLICY_COLORS.get(policy, "black")
@@ -109,7 +109,7 @@ def plot_compsched(
                 linewidth=1.5,
                 label=(
                     f"Adam {_POLICY_LABELS.get(policy, policy)}, k {k:g}, lr {float(run['lr']):g}: "
-                    f"{_final(run):.3g}"
+                    f"{_final(run):.4g}"
                 ),
             )
         ordered = sorted(entries, key=lambda item: item[0])
@@ -232,7 +232,7 @@ def plot_hypsearch(
     heat.set_yticks(range(len(beta3s)), [f"{beta3:g}" for beta3 in beta3s])
     heat.set_xlabel("c")
     heat.set_ylabel("beta3")
-    adam_text = "" if adam is None else f"; Adam's best: {_final(adam):.3g}"
+    adam_text = "" if adam is None else f"; Adam's best: {_final(adam):.4g}"
     heat.set_title(f"final loss per (beta3, c){adam_text}", fontsize=9)
     for axes in axes_list[panels:]:
         axes.set_visible(False)

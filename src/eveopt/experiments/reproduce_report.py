@@ -190,6 +190,29 @@ def _edge_lines(runs: Sequence[Run], best: Mapping[str, Run | None]) -> list[str
     ]
 
 
+def _diverged_lines(runs: Sequence[Run]) -> list[str]:
+    """A note on the runs that diverged (a NaN or infinite loss), by group and lr."""
+    diverged: dict[str, list[float]] = {}
+    for run in runs:
+        if run.get("diverged"):
+            group = str(run.get("variant") or run["optimizer"])
+            diverged.setdefault(group, []).append(float(run["lr"]))
+    if not diverged:
+        return []
+    count = sum(len(lrs) for lrs in diverged.values())
+    named = [
+        f"{_label(group)} at lr {', '.join(f'{lr:g}' for lr in sorted(lrs))}"
+        for group, lrs in list(diverged.items())[:EDGE_NAMES_SHOWN]
+    ]
+    more = len(diverged) - EDGE_NAMES_SHOWN
+    return [
+        f"- {count} of {_count(len(runs), 'run')} diverged (a NaN or infinite loss; a diverged "
+        f"run is never the best): {'; '.join(named)}"
+        + (f"; and {more} more settings" if more > 0 else "")
+        + "."
+    ]
+
+
 def _trloss_table(best: Mapping[str, Run | None], paper: Mapping[str, Any] | None) -> list[str]:
     header = "| rank | optimizer | best lr | final loss |"
     rule = "|---:|---|---:|---:|"
@@ -218,7 +241,7 @@ def _variant_table(best: Mapping[str, Run | None]) -> list[str]:
     for rank, (name, run) in enumerate(rank_optimizers(best), start=1):
         lr = "-" if run is None else f"{float(run['lr']):g}"
         lines.append(
-            f"| {rank if run is not None else '-'} | {name} | {lr} | {_loss(_final(run))} |"
+            f"| {rank if run is not None else '-'} | {_label(name)} | {lr} | {_loss(_final(run))} |"
         )
     return lines
 
@@ -412,6 +435,7 @@ def render_report(
         *_scale_lines(config, task, runs),
         *(f"- {note}" for note in _data_notes(config)),
         *_edge_lines(runs, best),
+        *_diverged_lines(runs),
         "",
         "## Results",
         "",

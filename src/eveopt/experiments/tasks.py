@@ -602,6 +602,10 @@ def _build_task(spec: str, data_dir: Path | None) -> Task:
         raise
     except ImportError as error:
         raise TaskError(f"cannot import task module {target!r}: {error}") from error
+    except Exception as error:  # a SyntaxError, or an error raised by the module's own code
+        raise TaskError(
+            f"task module {target!r} failed while importing: {type(error).__name__}: {error}"
+        ) from error
     function = getattr(module, function_name, None)
     if not callable(function):
         raise TaskError(f"task module {target!r} has no function {function_name!r}")
