@@ -430,3 +430,29 @@ def test_pydoc_char_sequences() -> None:
     assert pairs.vocabulary == tuple(sorted(set(load_pydoc_text())))
     text = "".join(pairs.vocabulary[index] for index in pairs.inputs[0].tolist())
     assert text == load_pydoc_text()[:100]
+
+
+def test_a_data_dir_one_level_too_deep_says_which_folder_to_pass(cifar100_dir: Path) -> None:
+    with pytest.raises(DataError) as caught:
+        load_cifar100(cifar100_dir / "cifar-100-python")
+    assert f"They are in {cifar100_dir}: pass --data-dir {cifar100_dir}" in str(caught.value)
+
+
+def test_ptb_in_the_unpacked_archive_says_which_folder_to_pass(tmp_path: Path) -> None:
+    data = tmp_path / "simple-examples" / "data"
+    data.mkdir(parents=True)
+    (data / "ptb.char.train.txt").write_text(PTB_CHARS)
+    with pytest.raises(DataError, match=f"pass --data-dir {re.escape(str(data))}"):
+        load_ptb_chars(tmp_path)
+
+
+def test_babi_1k_folder_is_named_as_the_wrong_version(tmp_path: Path) -> None:
+    (tmp_path / "tasks_1-20_v1-2" / "en").mkdir(parents=True)
+    with pytest.raises(DataError, match="is the 1,000-question version; the paper used en-10k"):
+        load_babi(tmp_path, question=14)
+
+
+def test_babi_data_dir_inside_the_archive_folder_says_which_to_pass(tmp_path: Path) -> None:
+    write_babi_folder(tmp_path)
+    with pytest.raises(DataError, match=f"pass --data-dir {re.escape(str(tmp_path))}$"):
+        load_babi(tmp_path / "tasks_1-20_v1-2", question=1)

@@ -395,7 +395,7 @@ def test_the_report_names_best_lrs_at_an_end_of_the_searched_range() -> None:
         "eve": runs[1], "adam": runs[2], "adamax": runs[5], "sgd-nesterov": runs[7]
     }  # fmt: skip
     (line,) = _edge_lines(runs, best)
-    assert "the largest lr searched for Eve and the smallest lr searched for Adam:" in line
+    assert "is the largest searched for Eve, and the smallest searched for Adam:" in line
     assert "Adamax" not in line
     assert "SGD" not in line
     assert _edge_lines(runs[4:], {"adamax": runs[5], "sgd-nesterov": runs[7]}) == []
@@ -412,7 +412,7 @@ def test_the_edge_note_counts_what_it_does_not_name() -> None:
     ]
     best = {variant: runs[2 * index + 1] for index, variant in enumerate(variants)}
     (line,) = _edge_lines(runs, best)
-    assert f"{', '.join(variants[:EDGE_NAMES_SHOWN])} and 3 more:" in line
+    assert f"for {', '.join(variants[:EDGE_NAMES_SHOWN])} and 3 more:" in line
 
 
 @pytest.mark.parametrize(

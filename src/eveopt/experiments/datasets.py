@@ -111,11 +111,21 @@ class DataError(TaskError):
     """A dataset whose files are missing or malformed; the message says what to get, and where."""
 
 
-def _missing(dataset: str, folder: Path, expected: Sequence[str], source: str) -> DataError:
+def _missing(
+    dataset: str, folder: Path, expected: Sequence[str], source: str, hint: str = ""
+) -> DataError:
     return DataError(
-        f"{dataset} not found in {folder}: expected {', '.join(expected)} there. Get {source} "
-        f"into that folder, and pass it as --data-dir"
+        f"{dataset} not found in {folder}: expected {', '.join(expected)} there. "
+        + (hint or f"Get {source} into that folder, and pass it as --data-dir")
     )
+
+
+def _other_folder_hint(root: Path, candidates: Sequence[tuple[Path, str]]) -> str:
+    """ "Pass X instead" for the first candidate folder that holds the expected file."""
+    for folder, probe in candidates:
+        if (folder / probe).is_file():
+            return f"They are in {folder}: pass --data-dir {folder}"
+    return ""
 
 
 def _malformed(dataset: str, path: Path | str, reason: str, source: str) -> DataError:
@@ -292,7 +302,9 @@ def _load_cifar(
     root = Path(data_dir)
     expected = [f"{folder}/{name}" for name in (*train_files, test_file)]
     if not all((root / name).is_file() for name in expected):
-        raise _missing(dataset, root, expected, source)
+        # A common slip: --data-dir names the extracted folder itself, not its parent.
+        hint = _other_folder_hint(root, [(root.parent, f"{folder}/{train_files[0]}")])
+        raise _missing(dataset, root, expected, source, hint)
     splits = []
     for names in (train_files, (test_file,)):
         batches = [
@@ -450,7 +462,15 @@ def _load_ptb(
         expected = [
             f"{paths['train'].name} (and {paths['valid'].name}, {paths['test'].name} if present)"
         ]
-        raise _missing(dataset, root, expected, PTB_SOURCE)
+        # --data-dir at the unpacked archive rather than its data/ folder.
+        hint = _other_folder_hint(
+            root,
+            [
+                (root / "simple-examples" / "data", paths["train"].name),
+                (root / "data", paths["train"].name),
+            ],
+        )
+        raise _missing(dataset, root, expected, PTB_SOURCE, hint)
     symbols = {
         split: tokenize(_read_text(path, dataset, PTB_SOURCE), path)
         for split, path in paths.items()
@@ -650,7 +670,17 @@ def _babi_texts(root: Path, question: int) -> tuple[dict[str, str], dict[str, st
             ) from error
         return texts, origins
     expected = [f"{BABI_FOLDER}/en-10k/{pattern}" for pattern in patterns.values()]
-    raise _missing("bAbI-10k", root, [*expected, f"or {BABI_TARBALL}"], BABI_SOURCE)
+    hint = ""
+    if folder.is_dir():
+        hint = f"{folder} holds no single file {patterns['train']} and {patterns['test']}"
+    elif (root / BABI_FOLDER / "en").is_dir():
+        hint = (
+            f"{root / BABI_FOLDER / 'en'} is the 1,000-question version; the paper used en-10k, "
+            f"from the same archive"
+        )
+    elif (root.parent / BABI_FOLDER / "en-10k").is_dir():
+        hint = f"They are under {root.parent}: pass --data-dir {root.parent}"
+    raise _missing("bAbI-10k", root, [*expected, f"or {BABI_TARBALL}"], BABI_SOURCE, hint)
 
 
 def load_babi(data_dir: Path | str, question: int = 14) -> BabiData:

@@ -177,15 +177,15 @@ def _edge_lines(runs: Sequence[Run], best: Mapping[str, Run | None]) -> list[str
     parts = []
     for end, names in ends.items():
         if names:
-            shown = ", ".join(names[:EDGE_NAMES_SHOWN])
-            more = len(names) - EDGE_NAMES_SHOWN
-            parts.append(
-                f"the {end} lr searched for {shown}" + (f" and {more} more" if more > 0 else "")
-            )
+            shown = names[:EDGE_NAMES_SHOWN]
+            more = len(names) - len(shown)
+            listed = [*shown, f"{more} more"] if more > 0 else shown
+            text = listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} and {listed[-1]}"
+            parts.append(f"the {end} searched for {text}")
     if not parts:
         return []
     return [
-        f"- The best lr is {' and '.join(parts)}: the search may have stopped short there, and "
+        f"- The best lr is {', and '.join(parts)}: the search may have stopped short there, and "
         "an lr beyond the range might end lower (widen it with --lrs or --lr-grid paper)."
     ]
 

@@ -444,7 +444,7 @@ def task_needs_data(spec: str) -> bool:
 
 
 def _valid_choices() -> str:
-    return ", ".join(BUILTIN_TASKS) + ", babi-gru-qN, or package.module:function"
+    return ", ".join(BUILTIN_TASKS) + ", babi-gru-qN (N = 1 to 20), or package.module:function"
 
 
 def validate_task_spec(spec: str) -> None:
