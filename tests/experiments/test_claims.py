@@ -68,6 +68,10 @@ def test_claim_3_decay() -> None:
     # None of the three: decay does not help, Eve is slower, k hardly matters.
     nothing = check_decay(0.05, 0.01, {"exponential": {10.0: 0.02, 1e4: 0.021}})
     assert nothing.status == "not supported"
+    # Decay beats constant Adam, but Eve ends above constant Adam: there is no gap to close.
+    no_gap = check_decay(0.2, 0.1, decayed)
+    assert "no gap to close: Eve does not end below constant Adam" in no_gap.details
+    assert no_gap.status == "partly supported"  # only "varies a lot with g" holds
 
 
 def test_claim_4_sensitivity() -> None:
