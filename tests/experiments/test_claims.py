@@ -74,6 +74,40 @@ def test_claim_3_decay() -> None:
     assert no_gap.status == "partly supported"  # only "varies a lot with g" holds
 
 
+def test_claim_3_when_constant_adam_diverged_at_every_lr_decay_closes_the_gap() -> None:
+    decayed = {"exponential": {10.0: 0.002, 100.0: 0.01}}
+    verdict = check_decay(0.001, None, decayed)
+    assert "constant Adam, which diverged at every lr (closes some of the gap)" in verdict.details
+    assert verdict.status == "supported"
+
+
+def test_claim_3_a_k_that_diverged_counts_as_varying_and_says_so() -> None:
+    decayed = {"exponential": {10.0: 0.002, 100.0: None}, "inverse-time": {5.0: None, 10.0: None}}
+    verdict = check_decay(0.001, 0.1, decayed)
+    assert "with exponential decay Adam diverged at k 100 and ended finite" in verdict.details
+    assert "with inverse-time decay Adam diverged at every k" in verdict.details
+    assert "inf" not in verdict.details
+    assert verdict.status == "supported"
+    flat_and_lost = {"exponential": {10.0: 0.002, 100.0: 0.0021}, "inverse-time": {5.0: None}}
+    assert check_decay(0.001, 0.1, flat_and_lost).status == "partly supported"
+
+
+def test_a_final_loss_of_zero_gives_a_verdict_not_a_division_error() -> None:
+    decay = check_decay(0.0, 0.1, {"exponential": {10.0: 0.0, 100.0: 0.01}})
+    assert "unboundedly many times (a final loss of 0)" in decay.details
+    assert check_rnn_similar({"eve": 0.0, "adam": 0.0, "adamax": 0.1}, LABELS).status == (
+        "not supported"
+    )
+    assert check_eve_wins({"eve": 0.0, "adam": 0.01}, LABELS).status == "supported"
+    assert check_sensitivity({(0.999, 10.0): 0.0, (0.9, 10.0): 0.0}, 0.01).status == "supported"
+
+
+def test_claim_1_when_every_other_optimizer_diverged() -> None:
+    verdict = check_eve_wins({"eve": 0.1, "adam": None, "adamax": None}, LABELS)
+    assert verdict.details == "Eve ends at 0.1; every other optimizer diverged at every lr"
+    assert verdict.status == "supported"
+
+
 def test_claim_4_sensitivity() -> None:
     pairs = {(0.999, 10.0): 0.01, (0.9, 10.0): 0.006, (0.5, 2.0): 0.02}
     assert check_sensitivity(pairs, 0.05).status == "supported"

@@ -93,6 +93,30 @@ def _finite(value: float | None) -> TypeGuard[float]:
     return value is not None and math.isfinite(value)
 
 
+def _times(ratio: float, digits: int = 2) -> str:
+    """A ratio as text: ``2.50x``, or the words for the unbounded ratio a loss of 0 gives.
+
+    Example:
+        >>> _times(2.5), _times(math.inf)
+        ('2.50x', 'unboundedly many times (a final loss of 0)')
+    """
+    if math.isinf(ratio):
+        return "unboundedly many times (a final loss of 0)"
+    return f"{ratio:.{digits}f}x"
+
+
+def _ratio(value: float, other: float) -> float:
+    """``value / other`` for non-negative losses, with ``x / 0`` as ``inf`` and ``0 / 0`` as 1.
+
+    Example:
+        >>> _ratio(0.02, 0.01), _ratio(0.01, 0.0), _ratio(0.0, 0.0)
+        (2.0, inf, 1.0)
+    """
+    if other > 0:
+        return value / other
+    return 1.0 if value == other else math.inf
+
+
 def _stays_lowest_from(curves: Mapping[str, Sequence[float]], name: str) -> int | None:
     """The first epoch (1-based) from which ``name``'s curve is the lowest to the end."""
     own = curves[name]
@@ -125,30 +149,34 @@ def check_eve_wins(
         'supported'
     """
     eve = finals.get("eve")
-    others = {name: value for name, value in finals.items() if name != "eve" and _finite(value)}
-    if "eve" not in finals or not others:
+    rivals = [name for name in finals if name != "eve"]
+    if "eve" not in finals or not rivals:
         return Verdict(NOT_TESTED, "needs Eve and at least one other optimizer")
     if not _finite(eve):
         return Verdict(NOT_SUPPORTED, "every Eve run diverged")
-    assert eve is not None
-    runner_up = min(others, key=lambda name: float(others[name] or math.inf))
-    runner_up_loss = float(others[runner_up] or math.inf)
-    rank = 1 + sum(1 for value in others.values() if _below(float(value or math.inf), eve))
-    parts = [f"Eve ranks {rank} of {len(others) + 1} (ties share a rank) with {eve:.4g}"]
-    lowest = _below(eve, runner_up_loss)
-    margin = runner_up_loss / eve if eve > 0 else math.inf
-    if not lowest and not _below(runner_up_loss, eve):
-        parts.append(
-            f"it ties with {labels.get(runner_up, runner_up)} ({runner_up_loss:.4g}; a tie: "
-            f"within {TIE:g} relative)"
-        )
-    elif lowest:
-        parts.append(
-            f"the runner-up {labels.get(runner_up, runner_up)} ends at {runner_up_loss:.4g}, "
-            f"{margin:.3f}x Eve's (much lower: >= {MUCH_LOWER:g}x)"
-        )
+    others = {name: float(v) for name, v in finals.items() if name in rivals and _finite(v)}
+    if not others:
+        parts = [f"Eve ends at {eve:.4g}; every other optimizer diverged at every lr"]
+        lowest, margin = True, math.inf
     else:
-        parts.append(f"{labels.get(runner_up, runner_up)} ends lowest at {runner_up_loss:.4g}")
+        runner_up = min(others, key=lambda name: others[name])
+        runner_up_loss, runner_up_label = others[runner_up], labels.get(runner_up, runner_up)
+        rank = 1 + sum(1 for value in others.values() if _below(value, eve))
+        parts = [f"Eve ranks {rank} of {len(rivals) + 1} (ties share a rank) with {eve:.4g}"]
+        lowest = _below(eve, runner_up_loss)
+        margin = _ratio(runner_up_loss, eve)
+        if lowest:
+            parts.append(
+                f"the runner-up {runner_up_label} ends at {runner_up_loss:.4g}, "
+                f"{_times(margin, 3)} Eve's (much lower: >= {MUCH_LOWER:g}x)"
+            )
+        elif _below(runner_up_loss, eve):
+            parts.append(f"{runner_up_label} ends lowest at {runner_up_loss:.4g}")
+        else:
+            parts.append(
+                f"it ties with {runner_up_label} ({runner_up_loss:.4g}; a tie: "
+                f"within {TIE:g} relative)"
+            )
     quick = True
     if curves is not None and "eve" in curves:
         epochs = len(curves["eve"]) - 1
@@ -179,17 +207,17 @@ def check_rnn_similar(finals: Finals, labels: Mapping[str, str]) -> Verdict:
     finished = {name: float(value) for name, value in finals.items() if _finite(value)}
     if len(finished) < 2 or "eve" not in finished:
         return Verdict(NOT_TESTED, "needs Eve and at least one other optimizer with a finite loss")
-    spread = max(finished.values()) / min(finished.values())
+    spread = _ratio(max(finished.values()), min(finished.values()))
     similar = spread <= SIMILAR_SPREAD and len(finished) == len(finals)
     parts = [
-        f"the best final losses span {spread:.2f}x (similar: <= {SIMILAR_SPREAD:g}x"
+        f"the best final losses span {_times(spread)} (similar: <= {SIMILAR_SPREAD:g}x"
         + ("" if len(finished) == len(finals) else "; some optimizers diverged at every lr")
         + ")"
     ]
     slightly_worse = []
     compared = [name for name in ("adam", "adamax") if name in finished]
     for name in compared:
-        ratio = finished["eve"] / finished[name]
+        ratio = _ratio(finished["eve"], finished[name])
         slightly_worse.append(_below(finished[name], finished["eve"]) and ratio <= SLIGHTLY_WORSE)
         parts.append(f"Eve/{labels.get(name, name)} = {ratio:.4f}")
     if compared:
@@ -232,19 +260,20 @@ def check_decay(
     if not (_finite(eve) and math.isfinite(best_decayed)):
         return Verdict(NOT_TESTED, "needs a finite Eve run and a finite decayed Adam run")
     assert eve is not None
-    parts = []
-    # "The gap" is constant Adam's lag behind Eve: without one there is nothing to close.
-    gap = _finite(adam) and _below(eve, float(adam or math.inf))
-    closes = gap and _below(best_decayed, float(adam or math.inf))
-    parts.append(
-        f"best decayed Adam {best_decayed:.4g} vs constant Adam "
-        + (f"{float(adam):.4g}" if _finite(adam) and adam is not None else "(none)")
-        + (
-            f" ({'closes' if closes else 'does not close'} some of the gap)"
-            if gap
-            else " (no gap to close: Eve does not end below constant Adam)"
-        )
-    )
+    # "The gap" is constant Adam's lag behind Eve: without one there is nothing to close. A
+    # constant Adam that diverged at every lr (``None``) lags by the most there is.
+    if _finite(adam):
+        gap = _below(eve, adam)
+        closes = gap and _below(best_decayed, adam)
+        adam_text = f"constant Adam {adam:.4g}"
+    else:
+        gap = closes = True
+        adam_text = "constant Adam, which diverged at every lr"
+    if not gap:
+        gap_text = "no gap to close: Eve does not end below constant Adam"
+    else:
+        gap_text = f"{'closes' if closes else 'does not close'} some of the gap"
+    parts = [f"best decayed Adam {best_decayed:.4g} vs {adam_text} ({gap_text})"]
     final_lower = _below(eve, best_decayed)
     parts.append(f"Eve ends at {eve:.4g} ({'below' if final_lower else 'not below'} it)")
     if curves is not None and "eve" in curves and "decayed" in curves:
@@ -260,20 +289,34 @@ def check_decay(
     else:
         faster = final_lower
         parts.append('no curves: "faster" judged on the final loss')
-    spans = {}
+    spans: dict[str, float] = {}
+    span_texts, divergence_texts = [], []
     for policy, by_k in decayed.items():
+        if len(by_k) < 2:
+            continue
         values = [float(value) for value in by_k.values() if _finite(value)]
-        if len(by_k) >= 2:
-            diverged = len(values) < len(by_k)
-            spans[policy] = math.inf if diverged or not values else max(values) / min(values)
+        lost = sorted(k for k, value in by_k.items() if not _finite(value))
+        if not values:
+            divergence_texts.append(f"with {policy} decay Adam diverged at every k")
+        elif lost:
+            # Converging at one k and diverging at another is the widest variation there is.
+            spans[policy] = math.inf
+            divergence_texts.append(
+                f"with {policy} decay Adam diverged at k {', '.join(f'{k:g}' for k in lost)} "
+                "and ended finite at the other k (varies a lot)"
+            )
+        else:
+            spans[policy] = _ratio(max(values), min(values))
+            span_texts.append(f"{_times(spans[policy])} ({policy})")
     varies = any(span >= VARIES_A_LOT for span in spans.values())
-    if spans:
+    if span_texts:
         parts.append(
             "Adam's final loss across k spans "
-            + ", ".join(f"{span:.2f}x ({policy})" for policy, span in spans.items())
+            + ", ".join(span_texts)
             + f" (a lot: >= {VARIES_A_LOT:g}x)"
         )
-    else:
+    parts.extend(divergence_texts)
+    if not span_texts and not divergence_texts:
         parts.append("one k per policy: variation with g not tested")
     held = [faster, closes, varies].count(True)
     status = SUPPORTED if held == 3 else PARTLY if held else NOT_SUPPORTED
@@ -319,10 +362,11 @@ def check_sensitivity(
         assert default is not None
         best_pair = min(finite, key=lambda pair: finite[pair])
         rank = 1 + sum(1 for value in finite.values() if value < default)
-        ratio = default / finite[best_pair] if finite[best_pair] > 0 else math.inf
+        ratio = _ratio(default, finite[best_pair])
         close = ratio <= CLOSE_TO_BEST
         parts.append(
-            f"the defaults end at {default:.4g}, rank {rank} of {len(pairs)}, {ratio:.2f}x the "
+            f"the defaults end at {default:.4g}, rank {rank} of the {len(pairs)} pairs, "
+            f"{_times(ratio)} the "
             f"best pair (beta3 {best_pair[0]:g}, c {best_pair[1]:g}: {finite[best_pair]:.4g}; "
             f"close: <= {CLOSE_TO_BEST:g}x)"
         )
