@@ -146,6 +146,10 @@ def test_hypsearch_pairs_reach_the_optimizer(tmp_path: Path) -> None:
         expected = pytest.approx(runs["adam"]["batch_losses"], rel=1e-5)
         assert runs[f"eve-b{beta3}-c1"]["batch_losses"] == expected
     assert runs["eve-b0.5-c10"]["batch_losses"] != runs["adam"]["batch_losses"]
+    # beta3 reaches the optimizer too: the two smoothings give two different trainings.
+    assert runs["eve-b0.5-c10"]["batch_losses"][2:] != pytest.approx(
+        runs["eve-b0.999-c10"]["batch_losses"][2:], rel=1e-6
+    )
     figure_path = out / "hypsearch.png"
     assert figure_path.is_file()
     assert (out / "report.md").is_file()
@@ -221,6 +225,26 @@ def test_trloss_on_cifar100_files_with_the_papers_numbers(
     assert "| Eve | 0.001 |" in report
     assert "| 0.0005 | 0.0012 |" in report
     assert "The authors' own numbers: supported" in report  # claim 1 on their numbers
+
+
+def test_a_user_task_named_like_the_papers_gets_no_paper_numbers(tmp_path: Path) -> None:
+    source = tmp_path / "my_tasks.py"
+    source.write_text(
+        "import dataclasses\n"
+        "from eveopt.experiments.tasks import digits_logreg\n"
+        "def make():\n"
+        "    return dataclasses.replace(digits_logreg(), name='cifar100-resnet')\n"
+    )
+    out = tmp_path / "out"
+    argv = [
+        "reproduce", "trloss", "--task", f"{source}:make", "--epochs", "1", "--max-samples", "16",
+        "--optimizers", "eve", "adam", "--lrs", "1e-3", "--jobs", "1", "--quiet", "--out", str(out),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    report = (out / "report.md").read_text()
+    assert "on cifar100-resnet" in report  # its own name, shown as given
+    assert "paper: final loss" not in report  # but not the authors' ResNet numbers
+    assert "The authors' own numbers" not in report
 
 
 def test_file_backed_tasks_need_their_folder(

@@ -32,6 +32,7 @@ from eveopt.experiments.grids import PAPER_LRS
 from eveopt.experiments.optimizers import OPTIMIZERS
 from eveopt.experiments.report import rank_optimizers
 from eveopt.experiments.store import atomic_path
+from eveopt.experiments.tasks import is_builtin_task
 
 if TYPE_CHECKING:
     from eveopt.experiments.reproduce import ReproduceConfig
@@ -409,8 +410,9 @@ def render_report(
 
     versions = next((run.get("versions") for run in runs), None) or {"eveopt": eveopt.__version__}
     full_grid = config.grid == "paper" and config.lrs is None
-    # The task's own name: babi-gru-q14 is babi-gru, whose paper numbers apply.
-    named = replace(config, task=task.name)
+    # A built-in task's own name (babi-gru-q14 is babi-gru) picks the paper's numbers and claim;
+    # a user's task gets neither, whatever name it gives itself.
+    named = replace(config, task=task.name) if is_builtin_task(config.task) else config
     unit = "sequences" if named.task in RNN_TASKS else "samples"
     scale = (
         f"{task.num_samples:,} {unit}, {_count(config.epochs, 'epoch')}, "

@@ -78,13 +78,19 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """Yield an unused temporary path beside ``path``; on success rename it onto ``path``.
 
     The caller creates the temporary file (so it gets the usual permissions of the umask). On any
-    exception (Ctrl-C included) it is removed and ``path`` is left as it was. The rename is
-    atomic: readers see the old file or the new one, never a part.
+    exception (Ctrl-C included) it is removed and ``path`` is left as it was. The file's data is
+    flushed to disk before the rename, and the rename is atomic: readers, even after a power
+    loss, see the old file or the new one, never a part or an empty file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     temp_path = path.with_name(f"{_TEMP_PREFIX}{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     try:
         yield temp_path
+        descriptor = os.open(temp_path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
         os.replace(temp_path, path)
     except BaseException:
         temp_path.unlink(missing_ok=True)
@@ -96,8 +102,6 @@ def write_json_atomic(path: Path, value: Any) -> None:
     text = json.dumps(strict_json_value(value), indent=1, allow_nan=False) + "\n"
     with atomic_path(path) as temp_path, temp_path.open("x", encoding="utf-8") as stream:
         stream.write(text)
-        stream.flush()
-        os.fsync(stream.fileno())
 
 
 class RunStore:

@@ -50,6 +50,7 @@ __all__ = [
     "digits_logreg",
     "file_backed_tasks",
     "glorot_uniform_",
+    "is_builtin_task",
     "load_digits_tensors",
     "resolve_task",
     "source_fingerprint",
@@ -430,6 +431,16 @@ def _builtin(spec: str) -> tuple[BuiltinTask, dict[str, Any]] | None:
     if match:
         return BUILTIN_TASKS["babi-gru"], {"question": int(match.group(1))}
     return None
+
+
+def is_builtin_task(spec: str) -> bool:
+    """Whether ``spec`` names a built-in task (``babi-gru-q3`` included), not a user's one.
+
+    Example:
+        >>> is_builtin_task("babi-gru-q3"), is_builtin_task("my_tasks:cifar100_resnet")
+        (True, False)
+    """
+    return _builtin(spec) is not None
 
 
 def file_backed_tasks() -> tuple[str, ...]:
