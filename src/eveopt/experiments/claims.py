@@ -247,7 +247,9 @@ def check_decay(
     initial loss then each epoch's, of ``"eve"`` and ``"decayed"``, the best decayed run), Eve's
     curve is below it at more than half of the epochs, without them Eve ends below it; some
     policy's final losses across k span :data:`VARIES_A_LOT` or more (varies a lot with g).
-    All three: supported; some: partly.
+    All three: supported; some: partly. ``adam`` of ``None`` (constant Adam diverged at every
+    lr) leaves a gap that any finite decayed run closes; a policy that ends finite at one k and
+    diverges at another varies a lot.
 
     Example:
         >>> check_decay(0.001, 0.02, {"exponential": {10.0: 0.005, 1e4: 0.05}}).status
