@@ -157,8 +157,7 @@ def test_hypsearch_pairs_reach_the_optimizer(tmp_path: Path) -> None:
 
 
 def test_hypsearch_figure_draws_each_pairs_best_run(tmp_path: Path) -> None:
-    from eveopt.experiments.report import select_best
-    from eveopt.experiments.reproduce import run_variant
+    from eveopt.experiments.report import run_variant, select_best
     from eveopt.experiments.reproduce_plots import plot_hypsearch
 
     def run(variant: str, beta3: float, c: float, lr: float, losses: list[float]) -> dict[str, Any]:

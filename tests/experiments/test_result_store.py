@@ -46,6 +46,32 @@ def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(
     assert sorted(item.name for item in tmp_path.iterdir()) == ["results.json"]
 
 
+def test_every_atomic_write_reaches_the_disk_before_its_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """report.md and results.csv go through atomic_path as JSON does: each is fsynced, with
+    its whole content, before it replaces the old file (else a power loss can leave it empty)."""
+    events: list[tuple[str, int]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(descriptor: int) -> None:
+        events.append(("fsync", os.fstat(descriptor).st_ino))
+        real_fsync(descriptor)
+
+    def replace(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+        events.append(("replace", os.stat(source).st_ino))
+        real_replace(source, target)
+
+    monkeypatch.setattr(store_module.os, "fsync", fsync)
+    monkeypatch.setattr(store_module.os, "replace", replace)
+    path = tmp_path / "report.md"
+    with store_module.atomic_path(path) as temp_path:
+        temp_path.write_text("# report\n")
+    assert [kind for kind, _ in events] == ["fsync", "replace"]
+    assert events[0][1] == events[1][1]  # the temporary file, synced then renamed
+    assert path.read_text() == "# report\n"
+
+
 def test_files_get_the_umask_permissions(tmp_path: Path) -> None:
     previous = os.umask(0o022)
     try:

@@ -38,6 +38,7 @@ __all__ = [
     "check_eve_wins",
     "check_rnn_similar",
     "check_sensitivity",
+    "thresholds_text",
 ]
 
 CLAIMS: Mapping[int, str] = {
@@ -65,6 +66,24 @@ TIE = 1e-3
 
 Runs that differ by rounding (two optimizers that coincide for a few steps, or kernels that
 round differently) must not decide a verdict."""
+
+
+def thresholds_text() -> str:
+    """The thresholds above in words, as reports state them.
+
+    Example:
+        >>> print(thresholds_text())  # doctest: +NORMALIZE_WHITESPACE
+        "much lower" >= 2x, "similar" <= 1.25x, "slightly worse" <= 1.10x, "varies a lot" >= 2x,
+        "almost all" >= 90%, "close to the best" <= 2x; final losses within 1e-3 of each other
+        (relative) are ties
+    """
+    return (
+        f'"much lower" >= {MUCH_LOWER:g}x, "similar" <= {SIMILAR_SPREAD:g}x, '
+        f'"slightly worse" <= {SLIGHTLY_WORSE:.2f}x, "varies a lot" >= {VARIES_A_LOT:g}x, '
+        f'"almost all" >= {ALMOST_ALL:.0%}, "close to the best" <= {CLOSE_TO_BEST:g}x; final '
+        f"losses within {TIE:.0e} of each other (relative) are ties".replace("e-0", "e-")
+    )
+
 
 SUPPORTED = "supported"
 PARTLY = "partly supported"

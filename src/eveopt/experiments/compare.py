@@ -31,6 +31,7 @@ from eveopt.experiments.grids import GRID_NAMES, grid_lrs
 from eveopt.experiments.optimizers import OPTIMIZERS, optimizer_names
 from eveopt.experiments.plots import plot_eve, plot_losses
 from eveopt.experiments.report import (
+    count_text,
     format_table,
     results_document,
     select_best,
@@ -411,8 +412,7 @@ def _print_summary(
     reused: int,
 ) -> None:
     lines = [
-        f"{task.name}: {task.num_samples} training samples, "
-        f"{config.epochs} epoch{'' if config.epochs == 1 else 's'}, "
+        f"{task.name}: {task.num_samples} training samples, {count_text(config.epochs, 'epoch')}, "
         f"batch {config.batch_size}, seed {config.seed}; "
         "best lr = lowest final full training loss",
         table,

@@ -18,9 +18,11 @@ from eveopt.experiments.store import atomic_path, write_json_atomic
 
 __all__ = [
     "Ranking",
+    "count_text",
     "format_table",
     "rank_optimizers",
     "results_document",
+    "run_variant",
     "select_best",
     "write_results_csv",
     "write_results_json",
@@ -40,6 +42,21 @@ def _usable_final_loss(run: Run) -> float | None:
 
 def _optimizer(run: Run) -> str:
     return str(run["optimizer"])
+
+
+def run_variant(run: Run) -> str:
+    """The group a run belongs to in a report: its variant, else its optimizer's name."""
+    return str(run.get("variant") or run["optimizer"])
+
+
+def count_text(number: int, noun: str) -> str:
+    """``number`` and ``noun``, plural unless the number is 1.
+
+    Example:
+        >>> count_text(1, "epoch"), count_text(20, "epoch")
+        ('1 epoch', '20 epochs')
+    """
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def select_best(

@@ -46,8 +46,10 @@ from eveopt.experiments.execution import (
 from eveopt.experiments.grids import GRID_NAMES
 from eveopt.experiments.optimizers import optimizer_names
 from eveopt.experiments.report import (
+    count_text,
     format_table,
     results_document,
+    run_variant,
     select_best,
     write_results_csv,
     write_results_json,
@@ -70,7 +72,6 @@ __all__ = [
     "ReproduceConfig",
     "ReproduceResult",
     "run_reproduce",
-    "run_variant",
 ]
 
 EXPERIMENTS: Mapping[str, str] = {
@@ -100,11 +101,6 @@ PAPER_BETA3S: tuple[float, ...] = (
 PAPER_CS: tuple[float, ...] = (2.0, 5.0, 10.0, 15.0, 20.0, 50.0, 100.0)
 """Experiment 4's c values (the authors' logs hold no c = 15)."""
 DEFAULT_TASK = "digits-cnn"
-
-
-def run_variant(run: Mapping[str, Any]) -> str:
-    """The group a run belongs to in a report: its variant, else its optimizer's name."""
-    return str(run.get("variant") or run["optimizer"])
 
 
 def _number_text(value: float) -> str:
@@ -474,7 +470,6 @@ def run_reproduce(
 
 def _scale_text(config: ReproduceConfig, task: Task) -> str:
     return (
-        f"{task.num_samples} samples, {config.epochs} epoch{'' if config.epochs == 1 else 's'}, "
-        f"batch {config.batch_size}, "
-        f"seed {config.seed}"
+        f"{task.num_samples} samples, {count_text(config.epochs, 'epoch')}, "
+        f"batch {config.batch_size}, seed {config.seed}"
     )

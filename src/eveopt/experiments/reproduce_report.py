@@ -27,10 +27,11 @@ from eveopt.experiments.claims import (
     check_eve_wins,
     check_rnn_similar,
     check_sensitivity,
+    thresholds_text,
 )
 from eveopt.experiments.grids import PAPER_LRS
 from eveopt.experiments.optimizers import OPTIMIZERS
-from eveopt.experiments.report import rank_optimizers
+from eveopt.experiments.report import count_text, rank_optimizers, run_variant
 from eveopt.experiments.store import atomic_path
 from eveopt.experiments.tasks import is_builtin_task
 
@@ -83,8 +84,9 @@ def _paper_curve(row: Mapping[str, Any]) -> list[float]:
     return [math.nan, *(float(value) for value in row["epoch_losses"])]
 
 
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
+def _sample_unit(task_name: str) -> str:
+    """What one training sample of the task is called: a text task's samples are sequences."""
+    return "sequences" if task_name in RNN_TASKS else "samples"
 
 
 def _data_notes(config: ReproduceConfig) -> list[str]:
@@ -114,7 +116,7 @@ def _data_notes(config: ReproduceConfig) -> list[str]:
 def _scale_lines(config: ReproduceConfig, task: Task, runs: Sequence[Run]) -> list[str]:
     base = config.compare_config()
     total = task.num_samples
-    unit = "sequences" if task.name in RNN_TASKS else "samples"
+    unit = _sample_unit(task.name)
     samples = f"{total:,} training {unit}"
     if task.source_samples > total:
         samples += (
@@ -125,9 +127,9 @@ def _scale_lines(config: ReproduceConfig, task: Task, runs: Sequence[Run]) -> li
         samples += f" (all of them: --max-samples {config.max_samples} cuts none)"
     lines = [
         f"- Task `{config.task}`: {samples}.",
-        f"- {_count(config.epochs, 'epoch')} (the paper: 100), batch {config.batch_size} "
-        f"(the paper: 128), seed {config.seed}; {_count(len(runs), 'run')}, each on "
-        f"{_count(config.threads, 'torch thread')} (another count rounds differently).",
+        f"- {count_text(config.epochs, 'epoch')} (the paper: 100), batch {config.batch_size} "
+        f"(the paper: 128), seed {config.seed}; {count_text(len(runs), 'run')}, each on "
+        f"{count_text(config.threads, 'torch thread')} (another count rounds differently).",
     ]
     searched = [name for name in base.optimizers if name in {run["optimizer"] for run in runs}]
     lr_text = "; ".join(
@@ -164,8 +166,7 @@ def _edge_lines(runs: Sequence[Run], best: Mapping[str, Run | None]) -> list[str
     """
     searched: dict[str, set[float]] = {}
     for run in runs:
-        group = str(run.get("variant") or run["optimizer"])
-        searched.setdefault(group, set()).add(float(run["lr"]))
+        searched.setdefault(run_variant(run), set()).add(float(run["lr"]))
     ends: dict[str, list[str]] = {"largest": [], "smallest": []}
     for group, winner in best.items():
         lrs = searched.get(group, set())
@@ -196,8 +197,7 @@ def _diverged_lines(runs: Sequence[Run]) -> list[str]:
     diverged: dict[str, list[float]] = {}
     for run in runs:
         if run.get("diverged"):
-            group = str(run.get("variant") or run["optimizer"])
-            diverged.setdefault(group, []).append(float(run["lr"]))
+            diverged.setdefault(run_variant(run), []).append(float(run["lr"]))
     if not diverged:
         return []
     count = sum(len(lrs) for lrs in diverged.values())
@@ -207,7 +207,7 @@ def _diverged_lines(runs: Sequence[Run]) -> list[str]:
     ]
     more = len(diverged) - EDGE_NAMES_SHOWN
     return [
-        f"- {count} of {_count(len(runs), 'run')} diverged (a NaN or infinite loss; a diverged "
+        f"- {count} of {count_text(len(runs), 'run')} diverged (a NaN or infinite loss; a diverged "
         f"run is never the best): {'; '.join(named)}"
         + (f"; and {more} more settings" if more > 0 else "")
         + "."
@@ -413,9 +413,9 @@ def render_report(
     # A built-in task's own name (babi-gru-q14 is babi-gru) picks the paper's numbers and claim;
     # a user's task gets neither, whatever name it gives itself.
     named = replace(config, task=task.name) if is_builtin_task(config.task) else config
-    unit = "sequences" if named.task in RNN_TASKS else "samples"
+    unit = _sample_unit(named.task)
     scale = (
-        f"{task.num_samples:,} {unit}, {_count(config.epochs, 'epoch')}, "
+        f"{task.num_samples:,} {unit}, {count_text(config.epochs, 'epoch')}, "
         f"{'the paper lr grid' if full_grid else 'a reduced lr search'}"
     )
     lines = [
@@ -466,9 +466,7 @@ def render_report(
         lines += _hypsearch_claims(named, runs, best, scale)
     lines += [
         "",
-        'Thresholds (eveopt.experiments.claims): "much lower" >= 2x, "similar" <= 1.25x, '
-        '"slightly worse" <= 1.10x, "varies a lot" >= 2x, "almost all" >= 90%, "close to '
-        'the best" <= 2x; final losses within 1e-3 of each other (relative) are ties. A verdict '
+        f"Thresholds (eveopt.experiments.claims): {thresholds_text()}. A verdict "
         f"holds for this run only, at the scale above, and for seed {config.seed} only: a final "
         "loss of one seed can move by several times under another seed (or even another "
         "rounding), so rerun with other --seed values before trusting a close verdict.",
