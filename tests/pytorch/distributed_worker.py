@@ -70,5 +70,6 @@ def worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
     try:
         results = {kind: train(kind, rank) for kind in ("ddp", "ddp-no-sync", "zero", "fsdp2")}
         torch.save(results, Path(out_dir) / f"rank{rank}.pt")
+        dist.barrier()  # gloo's teardown can abort a rank whose peer is still sending
     finally:
         dist.destroy_process_group()
